@@ -1,0 +1,243 @@
+"""Settings: every knob of SPEC §10, read from BILLING_* variables and an optional `.env`.
+
+Validated once at start; a bad value becomes `SettingsError` whose message names the
+variable (`BILLING_DEBIT_TIME: expected HH:MM, got '25:00'`). Secrets are `SecretStr`, so
+neither `repr(settings)` nor a log line can show them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "BILLING_"
+PAYMENT_METHOD_TYPES = ("UPI", "CARD", "NB", "WALLET")
+NOTIFICATION_FLOWS = ("juspay", "merchant", "none")
+
+_SHORT_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$", re.IGNORECASE
+)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def parse_duration(value: object) -> timedelta:
+    """`90m`, `26h`, `1d`, `2w` or ISO 8601 (`PT26H`, `P1DT2H`); a timedelta passes through."""
+    if isinstance(value, timedelta):
+        return value
+    text = str(value).strip()
+    short = _SHORT_DURATION.match(text)
+    if short:
+        return timedelta(seconds=int(short.group(1)) * _UNIT_SECONDS[short.group(2).lower()])
+    iso = _ISO_DURATION.match(text)
+    if iso and text.upper() not in ("P", "PT") and any(iso.groupdict().values()):
+        parts = {k: int(v or 0) for k, v in iso.groupdict().items()}
+        return timedelta(days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+    raise ValueError(f"expected a duration like 90m, 26h, 1d or PT26H, got {text!r}")
+
+
+def _parse_duration_list(value: object) -> tuple[timedelta, ...]:
+    if isinstance(value, list | tuple):
+        items: list[object] = list(value)
+    else:
+        items = [part for part in str(value).split(",") if part.strip()]
+    return tuple(parse_duration(item) for item in items)
+
+
+def _parse_time(value: object) -> time:
+    if isinstance(value, time):
+        return value
+    text = str(value).strip()
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError(f"expected HH:MM, got {text!r}")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _parse_zone(value: object) -> ZoneInfo:
+    if isinstance(value, ZoneInfo):
+        return value
+    try:
+        return ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+
+
+def _parse_flows(value: object) -> dict[str, str]:
+    if isinstance(value, dict):
+        pairs = [(str(k), str(v)) for k, v in value.items()]
+    else:
+        pairs = []
+        for item in str(value).split(","):
+            if not item.strip():
+                continue
+            method, sep, flow = item.partition(":")
+            if not sep:
+                raise ValueError(f"expected METHOD:FLOW pairs, got {item.strip()!r}")
+            pairs.append((method.strip().upper(), flow.strip().lower()))
+    flows = dict(_DEFAULT_FLOWS)
+    for method, flow in pairs:
+        if method not in PAYMENT_METHOD_TYPES:
+            raise ValueError(f"unknown payment method type {method!r}")
+        if flow not in NOTIFICATION_FLOWS:
+            raise ValueError(f"unknown flow {flow!r} for {method} (juspay, merchant or none)")
+        if flow == "merchant" and method not in ("UPI", "CARD"):
+            raise ValueError(f"the merchant flow is for UPI and CARD only, not {method}")
+        flows[method] = flow
+    return flows
+
+
+def _check_database_url(value: str) -> str:
+    try:
+        make_url(value)
+    except ArgumentError as exc:
+        raise ValueError(f"not a database URL: {value!r}") from exc
+    return value
+
+
+def _check_url(value: str) -> str:
+    if not re.match(r"^[a-z][a-z0-9+.-]*://", value, re.IGNORECASE):
+        raise ValueError(f"not a URL: {value!r}")
+    return value
+
+
+_DEFAULT_FLOWS = {"UPI": "juspay", "CARD": "juspay", "NB": "none", "WALLET": "none"}
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Durations = Annotated[tuple[timedelta, ...], NoDecode, BeforeValidator(_parse_duration_list)]
+TimeOfDay = Annotated[time, BeforeValidator(_parse_time)]
+Zone = Annotated[
+    ZoneInfo, BeforeValidator(_parse_zone), PlainSerializer(lambda z: z.key, return_type=str)
+]
+Flows = Annotated[dict[str, str], NoDecode, BeforeValidator(_parse_flows)]
+
+
+class Settings(BaseSettings):
+    """The whole configuration; build it with `load_settings()` to get one-line errors."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        arbitrary_types_allowed=True,
+    )
+
+    database_url: str = "sqlite:///billing.db"
+    # kombu's SQLAlchemy transport on a SQLite file: a broker that needs no server.
+    broker_url: str = "sqla+sqlite:///billing-broker.db"
+    # Redis redelivers an unacked task after this; every task is claim-first, so it is safe.
+    broker_visibility_timeout: Duration = timedelta(hours=1)
+
+    juspay_base_url: str = "https://sandbox.juspay.in"
+    juspay_api_key: SecretStr | None = None
+    juspay_merchant_id: str | None = None
+    juspay_api_version: str = "2021-03-25"
+    juspay_connect_timeout: Duration = timedelta(seconds=5)
+    juspay_read_timeout: Duration = timedelta(seconds=30)
+
+    juspay_public_key_file: Path | None = None
+    juspay_key_id: str | None = None
+    merchant_private_key_file: Path | None = None
+    merchant_key_id: str | None = None
+    jwe_alg: str = "RSA-OAEP"
+    jwe_enc: str = "A256CBC-HS512"
+    jws_sign: bool = False
+    attempt_path: str = "/payout/merchant/v1/orders/{order_id}/attempt"
+
+    webhook_username: str | None = None
+    webhook_password: SecretStr | None = None
+    webhook_max_body_bytes: int = Field(default=1_000_000, gt=0)
+
+    timezone: Zone = ZoneInfo("Asia/Kolkata")
+    debit_time: TimeOfDay = time(10, 0)
+    execution_lead: Duration = timedelta(hours=26)
+    planning_horizon: Duration = timedelta(days=3)
+    retry_schedule: Durations = (timedelta(days=1), timedelta(days=2))
+    max_tries_per_cycle: int = Field(default=3, ge=1, le=20)
+    pending_max_age: Duration = timedelta(days=7)
+    payout_max_attempts: int = Field(default=3, ge=1, le=20)
+    card_data_key: SecretStr | None = None
+    cvv_provider: str | None = None
+    notification_flows: Flows = Field(default_factory=lambda: dict(_DEFAULT_FLOWS))
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return _check_database_url(value)
+
+    @field_validator("broker_url", "juspay_base_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        return _check_url(value)
+
+    @field_validator("juspay_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("card_data_key")
+    @classmethod
+    def _card_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        try:
+            key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("expected the URL-safe base64 of 32 random bytes") from exc
+        if len(key) != 32:
+            raise ValueError(f"expected 32 bytes once decoded, got {len(key)}")
+        return value
+
+    @field_validator("execution_lead", "pending_max_age", "planning_horizon")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    def flow_for(self, payment_method_type: str) -> str:
+        """The notification flow (juspay / merchant / none) for a payment method type."""
+        return self.notification_flows.get(payment_method_type.upper(), "none")
+
+    def require(self, *names: str) -> None:
+        """Fail with the variables' names when a feature needs settings that are unset."""
+        missing = [ENV_PREFIX + n.upper() for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            raise SettingsError(f"{', '.join(missing)}: required but not set")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment; raise `SettingsError` naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {message}")
+        raise SettingsError("; ".join(lines)) from None
