@@ -1,0 +1,56 @@
+"""The `billing` command (SPEC §11): one entry point, `--help` everywhere, exit 0 / 1 / 2.
+
+Errors are one line on stderr (`error: ...`); `--debug` adds the traceback. Usage mistakes
+exit 2 (click's convention), a failed job exits 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+import click
+
+from billing.cli.common import Context, JobError
+from billing.cli.db import db
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="billing")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Recurring billing on Juspay mandates: plan, notify, debit exactly once, reconcile."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = Context(debug=debug)
+
+
+cli.add_command(db)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script: run the group and turn any failure into one line and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="billing", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors: exit 2
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except JobError as exc:
+        if str(exc):
+            click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line: one clear line, exit 1
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,91 @@
+"""Shared fixtures: migrated databases (SQLite file and PostgreSQL), a real Redis, a clock."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from billing.store import migrate
+from billing.store.models import Base
+from tests.services import REDIS_URL, check_redis, scratch_postgres_database
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "billing.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def sqlite_url(_sqlite_template: Path, tmp_path: Path) -> str:
+    """A SQLite file migrated to head (copied from a template migrated once per session)."""
+    path = tmp_path / "billing.db"
+    shutil.copyfile(_sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def _postgres_database() -> Iterator[str]:
+    with scratch_postgres_database() as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def postgres_url(_postgres_database: str) -> str:
+    """The session's PostgreSQL database, migrated to head and emptied before each test."""
+    engine = create_engine(_postgres_database)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return _postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    check_redis()
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+    return REDIS_URL
+
+
+class FakeClock:
+    """A clock the test moves by hand; services read time only through it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.now += delta
+        return self.now
+
+    def set(self, now: datetime) -> datetime:
+        self.now = now
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2027, 3, 1, 0, 0, tzinfo=UTC))
+
+
+ClockFactory = Callable[[datetime], FakeClock]

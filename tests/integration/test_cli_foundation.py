@@ -1,0 +1,58 @@
+"""The real `billing` command in a subprocess: help, migrations, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+_SCRIPT = Path(sys.executable).with_name("billing")
+# The installed console script, as a user runs it; `python -m billing` if it is not installed.
+BILLING = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "billing"]
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [*BILLING, *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_help_lists_the_command_groups(tmp_path: Path) -> None:
+    result = run("--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "db" in result.stdout
+
+
+def test_db_upgrade_creates_the_embedded_sqlite_database(tmp_path: Path) -> None:
+    result = run("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "billing.db").exists()
+    again = run("db", "upgrade", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    current = run("db", "current", cwd=tmp_path)
+    assert "current: 0001" in current.stdout
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable_and_exit_1(tmp_path: Path) -> None:
+    result = run("db", "current", cwd=tmp_path, env={"BILLING_DEBIT_TIME": "25:99"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: BILLING_DEBIT_TIME: expected HH:MM, got '25:99'"
+    ]
+
+
+def test_bad_usage_exits_2(tmp_path: Path) -> None:
+    result = run("no-such-command", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "No such command" in result.stderr
