@@ -1,8 +1,8 @@
 """Errors of the domain.
 
-    DomainError
-    ├── InvalidField        a value from outside is malformed; names the field and why
-    └── IllegalTransition   a state machine was asked for a move it does not allow
+DomainError
+├── InvalidField        a value from outside is malformed; names the field and why
+└── IllegalTransition   a state machine was asked for a move it does not allow
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ class DomainError(ValueError):
     """Base of every error the pure core raises."""
 
 
-class InvalidField(DomainError):
+class InvalidField(DomainError):  # noqa: N818 - the API's name, read as `raise InvalidField`
     """`field: reason`, the one-line shape every edge reports (import rows, webhooks, CLI)."""
 
     def __init__(self, field: str, reason: str) -> None:
@@ -21,7 +21,7 @@ class InvalidField(DomainError):
         self.reason = reason
 
 
-class IllegalTransition(DomainError):
+class IllegalTransition(DomainError):  # noqa: N818 - the same
     """A move between two states that the machine forbids (e.g. leaving a final state)."""
 
     def __init__(self, machine: str, current: str, target: str) -> None:
