@@ -14,6 +14,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.config import Settings, load_settings
+from billing.domain.schedule import DebitCalendar
+from billing.services.planning import PlanningPolicy
 from billing.store.db import make_engine, make_session_factory
 
 Clock = Callable[[], datetime]
@@ -30,6 +32,19 @@ class Container:
     sessions: sessionmaker[Session]
     clock: Clock = system_clock
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def calendar(self) -> DebitCalendar:
+        return DebitCalendar(tz=self.settings.timezone, debit_time=self.settings.debit_time)
+
+    @property
+    def planning(self) -> PlanningPolicy:
+        return PlanningPolicy(
+            calendar=self.calendar,
+            execution_lead=self.settings.execution_lead,
+            horizon=self.settings.planning_horizon,
+            flows=self.settings.notification_flows,
+        )
 
     def close(self) -> None:
         for closer in reversed(self._closers):

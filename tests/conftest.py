@@ -11,6 +11,8 @@ import pytest
 import redis
 from sqlalchemy import create_engine, text
 
+from billing.bootstrap import Container, build
+from billing.config import load_settings
 from billing.store import migrate
 from billing.store.models import Base
 from tests.services import REDIS_URL, check_redis, scratch_postgres_database
@@ -89,3 +91,25 @@ def clock() -> FakeClock:
 
 
 ClockFactory = Callable[[datetime], FakeClock]
+
+
+@pytest.fixture
+def make_container(clock: FakeClock) -> Iterator[Callable[..., Container]]:
+    """Build the real composition root on a given database with the test's clock."""
+    built: list[Container] = []
+
+    def make(database_url: str, **overrides: object) -> Container:
+        settings = load_settings(database_url=database_url, **overrides)
+        container = build(settings, clock=clock)
+        built.append(container)
+        return container
+
+    yield make
+    for container in built:
+        container.close()
+
+
+@pytest.fixture
+def app(db_url: str, make_container: Callable[..., Container]) -> Container:
+    """The composition root on a migrated database, once per backend (SQLite, PostgreSQL)."""
+    return make_container(db_url)

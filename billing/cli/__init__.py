@@ -14,6 +14,8 @@ import click
 
 from billing.cli.common import Context, JobError
 from billing.cli.db import db
+from billing.cli.debits import debits
+from billing.cli.mandates import mandates, schedule
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,6 +32,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 cli.add_command(db)
+cli.add_command(mandates)
+cli.add_command(schedule)
+cli.add_command(debits)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -57,7 +57,8 @@ def echo_json(value: Any) -> None:
 def echo_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> None:
     rendered = [[_cell(row.get(c)) for c in columns] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in rendered]) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+    header = "  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))
+    click.echo(header.rstrip())
     for r in rendered:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 

@@ -116,8 +116,11 @@ class Debit(Base):
     # When the next step of this debit is due (PDN, execution, retry); swept by beat.
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     tries: Mapped[int] = mapped_column(Integer, default=0)
-    # Set when a worker claims the row; a claim older than the stale timeout is re-enqueued.
+    # Set when a worker claims the row; a claim older than the stale timeout is reconciled.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when beat enqueued a task for the row: a doubled beat does not enqueue it again
+    # within the lease, and a lost task is enqueued again after it.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -167,6 +170,8 @@ class Order(Base):
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     checks: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
     notification_id: Mapped[str | None] = mapped_column(String(25))
     execution_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -192,6 +197,8 @@ class Notification(Base):
     txn_date: Mapped[datetime] = mapped_column(UTCDateTime)
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -212,6 +219,7 @@ class WebhookEvent(Base):
     state: Mapped[str] = mapped_column(String(10))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(255))
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -258,6 +266,7 @@ class Fulfillment(Base):
     attempt_state: Mapped[str] = mapped_column(String(10))
     attempts_made: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stop_reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,96 @@
+"""Reading mandate files: JSON lines or CSV with a header row, streamed one row at a time.
+
+A row that cannot even be read (bad JSON, not an object) comes out as an `InvalidField` for
+its line, so the importer reports it like any other bad row and goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from billing.domain.errors import InvalidField
+from billing.services import ServiceError
+
+KNOWN_FIELDS = frozenset(
+    {
+        "customer_id",
+        "mandate_id",
+        "frequency",
+        "rule_type",
+        "rule_value",
+        "amount_rule",
+        "max_amount",
+        "amount",
+        "currency",
+        "start_date",
+        "end_date",
+        "payment_method_type",
+        "status",
+    }
+)
+Row = tuple[int, Mapping[str, object] | InvalidField]
+
+
+def read_rows(path: Path) -> Iterator[Row]:
+    """Rows of a mandate file with their line numbers (1-based, counting the CSV header)."""
+    if not path.is_file():
+        raise ServiceError(f"{path}: no such file")
+    handle = path.open(encoding="utf-8-sig", newline="")
+    try:
+        if _is_jsonl(path, handle.read(4096)):
+            handle.seek(0)
+            yield from _jsonl_rows(handle)
+        else:
+            handle.seek(0)
+            yield from _csv_rows(handle, path)
+    finally:
+        handle.close()
+
+
+def _is_jsonl(path: Path, head: str) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return True
+    if suffix == ".csv":
+        return False
+    return head.lstrip().startswith("{")
+
+
+def _jsonl_rows(lines: Iterator[str]) -> Iterator[Row]:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, InvalidField("line", f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        if not isinstance(value, dict):
+            yield number, InvalidField("line", "expected a JSON object")
+            continue
+        unknown = sorted(set(value) - KNOWN_FIELDS)
+        if unknown:
+            yield number, InvalidField(unknown[0], "unknown field")
+            continue
+        yield number, value
+
+
+def _csv_rows(handle: Iterator[str], path: Path) -> Iterator[Row]:
+    reader = csv.DictReader(handle)
+    header = [name.strip() for name in (reader.fieldnames or [])]
+    if not header:
+        raise ServiceError(f"{path}: empty file, expected a CSV header row or JSON lines")
+    unknown = sorted(set(header) - KNOWN_FIELDS)
+    if unknown:
+        raise ServiceError(f"{path}: line 1: unknown column(s): {', '.join(unknown)}")
+    reader.fieldnames = header
+    for record in reader:
+        if None in record:  # more cells than header columns
+            yield reader.line_num, InvalidField("line", "more values than header columns")
+            continue
+        if all(not (v or "").strip() for v in record.values()):
+            continue
+        yield reader.line_num, {k: (v or "").strip() for k, v in record.items()}

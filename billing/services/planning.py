@@ -1,0 +1,301 @@
+"""Debit planning: mandate calendar -> PLANNED debits, the forecast, and presented debits.
+
+Planning is idempotent and safe to run from two beats or two workers at once: mandates are
+selected through the (status, next_cycle_at) index (with SKIP LOCKED on PostgreSQL) and each
+(mandate, cycle) debit is inserted with ON CONFLICT DO NOTHING, so the unique constraint, not
+timing, decides who creates it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing.domain.errors import InvalidField
+from billing.domain.mandate import Frequency, MandateStatus, validate_plan_amount
+from billing.domain.schedule import Cycle, DebitCalendar, cycle, first_open_cycle, next_cycle
+from billing.domain.schedule import presented_cycle as presented
+from billing.domain.timing import Flow, execution_due_at, pdn_due_at
+from billing.services import ServiceError
+from billing.services.mandates import require, terms_of
+from billing.store import debits as debit_store
+from billing.store import mandates as mandate_store
+from billing.store.db import is_postgres
+from billing.store.models import Debit, Mandate
+
+FINAL_DEBIT_STATES = ("CHARGED", "FAILED", "SKIPPED", "CANCELLED", "MANUAL_REVIEW")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanningPolicy:
+    """What planning needs from settings: calendar, lead, horizon and the flow per method."""
+
+    calendar: DebitCalendar
+    execution_lead: timedelta
+    horizon: timedelta
+    flows: Mapping[str, str]
+
+    def flow_for(self, payment_method_type: str) -> Flow:
+        return Flow(self.flows.get(payment_method_type, "none"))
+
+    def due_at(self, flow: Flow, planned_at: datetime) -> datetime:
+        """When the debit's first step is due: the PDN (merchant flow) or the execution call."""
+        if flow is Flow.MERCHANT:
+            return pdn_due_at(planned_at, self.execution_lead)
+        return execution_due_at(flow, planned_at, self.execution_lead)
+
+    def cutoff(self, now: datetime) -> datetime:
+        """Plan every debit whose planned instant falls before now + lead + horizon."""
+        return now + self.execution_lead + self.horizon
+
+
+@dataclass
+class PlanningReport:
+    mandates_examined: int = 0
+    debits_created: int = 0
+
+
+def _new_debit(mandate: Mandate, found: Cycle, policy: PlanningPolicy) -> debit_store.NewDebit:
+    flow = policy.flow_for(mandate.payment_method_type)
+    assert mandate.plan_amount is not None  # selected mandates are schedulable
+    return debit_store.NewDebit(
+        mandate_pk=mandate.id,
+        cycle=found.number,
+        flow=flow.value,
+        amount=mandate.plan_amount,
+        currency=mandate.currency,
+        window_first_day=found.window.first_day,
+        window_last_day=found.window.last_day,
+        planned_at=found.planned_at,
+        window_closes_at=found.window_closes_at,
+        due_at=policy.due_at(flow, found.planned_at),
+    )
+
+
+def _plan_one(
+    mandate: Mandate, policy: PlanningPolicy, now: datetime, cutoff: datetime
+) -> tuple[list[debit_store.NewDebit], Cycle | None]:
+    """The debits to create for one mandate up to `cutoff`, and its next unplanned cycle."""
+    terms = terms_of(mandate)
+    cal = policy.calendar
+    upcoming = None
+    if mandate.next_cycle is not None:
+        upcoming = cycle(terms, mandate.next_cycle, cal) or next_cycle(
+            terms, mandate.next_cycle, cal
+        )
+    if upcoming is None or upcoming.window_closes_at <= now:
+        # The cursor fell behind (an outage, a resume): never plan a window that has closed.
+        upcoming = first_open_cycle(terms, now, cal)
+    planned: list[debit_store.NewDebit] = []
+    if mandate.plan_amount is None:
+        return planned, None
+    while upcoming is not None and upcoming.planned_at <= cutoff:
+        planned.append(_new_debit(mandate, upcoming, policy))
+        upcoming = next_cycle(terms, upcoming.number, cal)
+    return planned, upcoming
+
+
+def plan_debits(
+    sessions: sessionmaker[Session],
+    policy: PlanningPolicy,
+    *,
+    now: datetime,
+    batch_size: int = 500,
+) -> PlanningReport:
+    """Create the PLANNED debits that fall due within the horizon; return what was done."""
+    report = PlanningReport()
+    cutoff = policy.cutoff(now)
+    while True:
+        with sessions() as session, session.begin():
+            mandates = mandate_store.due_for_planning(
+                session, cutoff, limit=batch_size, skip_locked=is_postgres(session.get_bind())
+            )
+            new_debits: list[debit_store.NewDebit] = []
+            cursors: list[tuple[int, int | None, datetime | None]] = []
+            for mandate in mandates:
+                planned, upcoming = _plan_one(mandate, policy, now, cutoff)
+                new_debits.extend(planned)
+                cursors.append(
+                    (
+                        mandate.id,
+                        *((upcoming.number, upcoming.planned_at) if upcoming else (None, None)),
+                    )
+                )
+            created = debit_store.insert_planned(session, new_debits, at=now)
+            mandate_store.set_cursors(session, cursors, at=now)
+            report.mandates_examined += len(mandates)
+            report.debits_created += len(created)
+        if len(mandates) < batch_size:
+            return report
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastDebit:
+    day: date
+    planned_at: datetime
+    mandate_id: str
+    customer_id: str
+    amount: Decimal
+    flow: str
+    state: str  # a planned debit's state, or FORECAST for a cycle not planned yet
+
+
+@dataclass
+class ForecastDay:
+    day: date
+    count: int = 0
+    total: Decimal = Decimal("0.00")
+    by_flow: dict[str, list[Decimal | int]] = field(default_factory=dict)
+    debits: list[ForecastDebit] = field(default_factory=list)
+
+    def add(self, debit: ForecastDebit, *, keep: bool) -> None:
+        self.count += 1
+        self.total += debit.amount
+        count_total = self.by_flow.setdefault(debit.flow, [0, Decimal("0.00")])
+        count_total[0] += 1
+        count_total[1] += debit.amount
+        if keep:
+            self.debits.append(debit)
+
+
+def forecast(
+    session: Session,
+    policy: PlanningPolicy,
+    *,
+    now: datetime,
+    days: int,
+    detail: bool = True,
+) -> list[ForecastDay]:
+    """Read-only: the debits expected in the next `days` days, per local day, with totals.
+
+    Planned debits not yet final come from the debits table; cycles not yet planned are
+    computed from each ACTIVE mandate's cursor (through the same index as planning).
+    """
+    cal = policy.calendar
+    end = now + timedelta(days=days)
+    result: dict[date, ForecastDay] = defaultdict(lambda: ForecastDay(date.min))
+
+    def add(item: ForecastDebit) -> None:
+        bucket = result[item.day]
+        bucket.day = item.day
+        bucket.add(item, keep=detail)
+
+    planned_rows = session.execute(
+        select(Debit, Mandate.mandate_id, Mandate.customer_id)
+        .join(Mandate, Mandate.id == Debit.mandate_pk)
+        .where(
+            Debit.planned_at >= now,
+            Debit.planned_at < end,
+            Debit.state.not_in(FINAL_DEBIT_STATES),
+        )
+        .order_by(Debit.planned_at)
+    )
+    for debit, mandate_id, customer_id in planned_rows:
+        add(
+            ForecastDebit(
+                cal.local_date(debit.planned_at),
+                debit.planned_at,
+                mandate_id,
+                customer_id,
+                debit.amount,
+                debit.flow,
+                debit.state,
+            )
+        )
+    upcoming_mandates = session.scalars(
+        select(Mandate)
+        .where(Mandate.status == "ACTIVE", Mandate.next_cycle_at < end)
+        .order_by(Mandate.next_cycle_at)
+    )
+    for mandate in upcoming_mandates:
+        if mandate.plan_amount is None or mandate.next_cycle is None:
+            continue
+        terms = terms_of(mandate)
+        upcoming = cycle(terms, mandate.next_cycle, cal) or next_cycle(
+            terms, mandate.next_cycle, cal
+        )
+        flow = policy.flow_for(mandate.payment_method_type).value
+        while upcoming is not None and upcoming.planned_at < end:
+            if upcoming.planned_at >= now and upcoming.window_closes_at > now:
+                add(
+                    ForecastDebit(
+                        cal.local_date(upcoming.planned_at),
+                        upcoming.planned_at,
+                        mandate.mandate_id,
+                        mandate.customer_id,
+                        mandate.plan_amount,
+                        flow,
+                        "FORECAST",
+                    )
+                )
+            upcoming = next_cycle(terms, upcoming.number, cal)
+    return [result[d] for d in sorted(result)]
+
+
+def present_debit(
+    sessions: sessionmaker[Session],
+    policy: PlanningPolicy,
+    mandate_id: str,
+    amount: object,
+    *,
+    on: date | None,
+    now: datetime,
+) -> Debit:
+    """A merchant-presented debit for an ASPRESENTED or ONETIME mandate, validated by its terms.
+
+    ONETIME mandates take one debit in their life: a second present is refused. The debit
+    then follows the same lifecycle as a planned one.
+    """
+    cal = policy.calendar
+    with sessions() as session, session.begin():
+        mandate = require(session, mandate_id, for_update=True)
+        terms = terms_of(mandate)
+        if terms.frequency.is_periodic:
+            raise ServiceError(
+                f"mandate {mandate_id} is {terms.frequency}: its debits follow the calendar"
+            )
+        if mandate.status != MandateStatus.ACTIVE:
+            raise ServiceError(f"mandate {mandate_id} is {mandate.status}, not ACTIVE")
+        value = validate_plan_amount(terms, amount)
+        used = session.scalar(select(func.max(Debit.cycle)).where(Debit.mandate_pk == mandate.id))
+        number = 0 if used is None else used + 1
+        if terms.frequency is Frequency.ONETIME and number > 0:
+            raise ServiceError(f"mandate {mandate_id} is ONETIME and was already presented")
+        day = on or cal.local_date(now)
+        try:
+            found = presented(terms, number, day, cal)
+        except InvalidField as exc:
+            raise ServiceError(str(exc)) from None
+        if found.window_closes_at <= now:
+            raise ServiceError(f"on: {day} has passed")
+        flow = policy.flow_for(mandate.payment_method_type)
+        new = debit_store.NewDebit(
+            mandate_pk=mandate.id,
+            cycle=number,
+            flow=flow.value,
+            amount=value,
+            currency=mandate.currency,
+            window_first_day=found.window.first_day,
+            window_last_day=found.window.last_day,
+            planned_at=found.planned_at,
+            window_closes_at=found.window_closes_at,
+            due_at=max(now, policy.due_at(flow, found.planned_at)),
+        )
+        try:
+            created = debit_store.insert_planned(
+                session, [new], at=now, cause=f"presented by the merchant for {day}"
+            )
+        except IntegrityError:  # pragma: no cover - the row lock above serialises presents
+            created = []
+        if not created:
+            raise ServiceError(f"mandate {mandate_id}: present raced another; try again")
+        debit = session.get_one(Debit, created[0])
+        session.expunge(debit)
+        return debit

@@ -1,0 +1,144 @@
+"""Named queries on debits: create planned ones, move them with guarded transitions.
+
+Every state change goes through `move`: a conditional UPDATE (`WHERE id = :id AND state =
+:expected`) plus an append-only history row in the same transaction. A rowcount of 0 means
+another worker got there first, and the caller must do nothing more with that row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import CursorResult, Select, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from billing.store.models import Debit, DebitHistory
+
+
+@dataclass(frozen=True, slots=True)
+class NewDebit:
+    mandate_pk: int
+    cycle: int
+    flow: str
+    amount: Decimal
+    currency: str
+    window_first_day: date
+    window_last_day: date
+    planned_at: datetime
+    window_closes_at: datetime
+    due_at: datetime
+
+
+def insert_planned(
+    session: Session,
+    debits: Sequence[NewDebit],
+    *,
+    at: datetime,
+    cause: str = "planned from the mandate calendar",
+) -> list[int]:
+    """Insert PLANNED debits, skipping any (mandate, cycle) that already has one.
+
+    Returns the ids of the rows actually created, so running planning twice (or from two
+    workers at once) creates each debit exactly once; the unique constraint is the arbiter.
+    """
+    if not debits:
+        return []
+    rows = [
+        {
+            "mandate_pk": d.mandate_pk,
+            "cycle": d.cycle,
+            "state": "PLANNED",
+            "flow": d.flow,
+            "amount": d.amount,
+            "currency": d.currency,
+            "window_first_day": d.window_first_day,
+            "window_last_day": d.window_last_day,
+            "planned_at": d.planned_at,
+            "window_closes_at": d.window_closes_at,
+            "due_at": d.due_at,
+            "tries": 0,
+            "created_at": at,
+            "updated_at": at,
+        }
+        for d in debits
+    ]
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    statement = (
+        module.insert(Debit)
+        .on_conflict_do_nothing(index_elements=["mandate_pk", "cycle"])
+        .returning(Debit.id)
+    )
+    created = [row[0] for row in session.execute(statement, rows)]
+    record_history(session, [(i, None, "PLANNED", cause, None) for i in created], at=at)
+    return created
+
+
+def record_history(
+    session: Session,
+    entries: Iterable[tuple[int, str | None, str, str, str | None]],
+    *,
+    at: datetime,
+) -> None:
+    """Append (debit_id, from_state, to_state, cause, order_id) rows to the debit history."""
+    rows = [
+        {
+            "debit_id": debit_id,
+            "at": at,
+            "from_state": from_state,
+            "to_state": to_state,
+            "cause": cause[:255],
+            "order_id": order_id,
+        }
+        for debit_id, from_state, to_state, cause, order_id in entries
+    ]
+    if rows:
+        session.execute(insert(DebitHistory), rows)
+
+
+def move(
+    session: Session,
+    debit_id: int,
+    *,
+    expected: str,
+    target: str,
+    at: datetime,
+    cause: str,
+    order_id: str | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """Guarded transition; True when this caller moved the row, False when someone else had."""
+    statement = (
+        update(Debit)
+        .where(Debit.id == debit_id, Debit.state == expected)
+        .values(state=target, updated_at=at, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    result: CursorResult[Any] = session.execute(statement)  # type: ignore[assignment]
+    if result.rowcount != 1:
+        return False
+    record_history(session, [(debit_id, expected, target, cause, order_id)], at=at)
+    return True
+
+
+def due(states: Iterable[str], now: datetime, *, limit: int, skip_locked: bool) -> Select[int]:
+    """Ids of debits in `states` whose `due_at` has come, oldest first (index: state, due_at)."""
+    statement = (
+        select(Debit.id)
+        .where(Debit.state.in_(list(states)), Debit.due_at <= now)
+        .order_by(Debit.due_at)
+        .limit(limit)
+    )
+    if skip_locked:
+        statement = statement.with_for_update(skip_locked=True)
+    return statement
+
+
+def counts_by_state(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Debit.state, func.count()).group_by(Debit.state))
+    return dict(rows.all())
