@@ -17,6 +17,9 @@ from billing.store import migrate
 from billing.store.models import Base
 from tests.services import REDIS_URL, check_redis, scratch_postgres_database
 
+# Fixture modules shared by the layers: the sandbox over HTTP, and the billing harness on it.
+pytest_plugins = ["tests.integration.sandbox_fixtures", "tests.integration.billing_harness"]
+
 
 @pytest.fixture(scope="session")
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:

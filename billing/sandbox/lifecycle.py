@@ -1,0 +1,200 @@
+"""How sandbox objects move on their own: orders settle, notifications complete, mandates pause.
+
+Things move on a poll of their status (after N polls) or when the sandbox clock passes their
+time; `tick()` runs before every call and every second in the background. Call with the state
+lock held (every function here mutates records and emits webhooks).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from billing.sandbox.models import (
+    PENDING_STATUSES,
+    Fulfillment,
+    Mandate,
+    Notification,
+    Order,
+    PayoutOrder,
+)
+from billing.sandbox.shapes import iso
+
+if TYPE_CHECKING:
+    from billing.sandbox.state import SandboxState
+
+PDN_WAIT = timedelta(hours=24)  # Juspay debits no earlier than 24 h after the PDN's success
+FINAL_NOTIFICATION = frozenset({"SUCCESS", "FAILURE"})
+
+
+def tick(state: SandboxState) -> None:
+    """Move what is due; walks only open records, and mandates only when one is due."""
+    with state.lock:
+        now = state.clock.now()
+        due = state.mandate_check_at is not None and now >= state.mandate_check_at
+        if state.mandates_dirty or due:
+            upcoming = [_mandate_schedule(state, m, now) for m in state.mandates.values()]
+            state.mandate_check_at = min((t for t in upcoming if t is not None), default=None)
+            state.mandates_dirty = False
+        for reference, notification in list(state.open_notifications.items()):
+            advance_notification(state, notification, polled=False)
+            if notification.status in FINAL_NOTIFICATION:
+                del state.open_notifications[reference]
+        for order_id, order in list(state.open_orders.items()):
+            advance_order(state, order, polled=False)
+            if order.status not in PENDING_STATUSES and order.retry_polls is None:
+                del state.open_orders[order_id]
+        for key, (payout, fulfillment) in list(state.open_fulfillments.items()):
+            advance_fulfillment(state, payout, fulfillment, polled=False)
+            if fulfillment.status != "PENDING":
+                del state.open_fulfillments[key]
+
+
+def _mandate_schedule(state: SandboxState, mandate: Mandate, now: datetime) -> datetime | None:
+    """Apply a mandate's scheduled changes that are due; return when the next one is."""
+    _mandate_due(state, mandate, now)
+    end = None if mandate.end_date is None else datetime.fromtimestamp(mandate.end_date, UTC)
+    moments = (mandate.pause_start, mandate.pause_end, mandate.resume_at, end)
+    return min((m for m in moments if m is not None and m > now), default=None)
+
+
+def _mandate_due(state: SandboxState, mandate: Mandate, now: datetime) -> None:
+    ended = mandate.end_date is not None and now >= datetime.fromtimestamp(mandate.end_date, UTC)
+    if ended and mandate.status in ("ACTIVE", "PAUSED"):
+        mandate.status = "EXPIRED"
+        state.emit_mandate(mandate, "MANDATE_EXPIRED")
+        return
+    start, end = mandate.pause_start, mandate.pause_end
+    pausing = start is not None and start <= now and (end is None or now < end)
+    if mandate.status == "ACTIVE" and pausing:
+        mandate.status = "PAUSED"
+        state.emit_mandate(mandate, "MANDATE_PAUSED")
+    if mandate.status == "PAUSED":
+        resume = mandate.resume_at or mandate.pause_end
+        if resume is not None and now >= resume:
+            mandate.status = "ACTIVE"
+            mandate.pause_start = mandate.pause_end = mandate.resume_at = None
+            mandate.activated_at = now
+            state.emit_mandate(mandate, "MANDATE_ACTIVATED")
+
+
+def advance_order(state: SandboxState, order: Order, *, polled: bool) -> None:
+    if polled:
+        order.polls += 1
+    if order.retry_polls is not None:
+        if polled:
+            order.retry_polls -= 1
+        if order.retry_polls <= 0:
+            order.retry_polls = None
+            if order.retry_info is not None:
+                order.retry_info["is_retry_pending"] = "false"
+            final = order.retry_plan[1] if order.retry_plan else "AUTHORIZATION_FAILED"
+            settle(state, order, final, None if final == "CHARGED" else order.bank_error_code)
+        return
+    if order.status not in PENDING_STATUSES:
+        return
+    now = state.clock.now()
+    due_at = order.settle_at
+    if order.pdn_reference is not None:
+        notification = state.notifications[order.pdn_reference]
+        advance_notification(state, notification, polled=False)
+        if notification.status == "FAILURE":
+            settle(
+                state, order, "AUTHORIZATION_FAILED", "PDN_FAILED", "Pre-debit notification failed"
+            )
+            return
+        if notification.status != "SUCCESS" or notification.succeeded_at is None:
+            return
+        earliest = notification.succeeded_at + PDN_WAIT
+        due_at = earliest if due_at is None else max(due_at, earliest)
+    by_polls = order.settle_polls is not None and order.polls >= order.settle_polls
+    if by_polls or (due_at is not None and now >= due_at):
+        settle_outcome(state, order)
+
+
+def settle_outcome(state: SandboxState, order: Order) -> None:
+    """Decide a due order: its planned outcome, unless the mandate stopped meanwhile."""
+    mandate = state.mandates[order.mandate_id]
+    if mandate.status != "ACTIVE":
+        code = f"MANDATE_{mandate.status}"
+        settle(state, order, "AUTHORIZATION_FAILED", code, f"Mandate is {mandate.status}")
+        return
+    if order.retry_plan is not None and order.retry_info is None:
+        # Silent retry: the first try fails and Juspay keeps retrying; see faults.silent_retry.
+        polls, _ = order.retry_plan
+        order.retry_info = {
+            "retry_count": 1,
+            "max_retry_count": 4,
+            "is_retry_pending": "true",
+            "next_retry_at": iso(state.clock.now() + timedelta(hours=3)),
+        }
+        order.retry_polls = polls
+        settle(state, order, "AUTHORIZATION_FAILED", order.outcome_code or "U30", "Retry pending")
+        return
+    settle(state, order, order.outcome, order.outcome_code, order.outcome_message)
+
+
+def settle(
+    state: SandboxState,
+    order: Order,
+    status: str,
+    code: str | None = None,
+    message: str | None = None,
+) -> None:
+    order.status = status
+    order.bank_error_code = None if status == "CHARGED" else code
+    order.bank_error_message = None if status == "CHARGED" else message
+    order.settled_at = state.clock.now()
+    if status == "CHARGED":
+        state.record_charge(order)
+    state.emit_order(order)
+
+
+def advance_notification(state: SandboxState, notification: Notification, *, polled: bool) -> None:
+    if notification.status in FINAL_NOTIFICATION:
+        return
+    now = state.clock.now()
+    if polled:
+        notification.polls += 1
+    if notification.by_juspay_for is not None:
+        due = True  # Juspay's own PDN completes at its first chance
+    else:
+        age = (now - notification.created_at).total_seconds()
+        due = (
+            notification.polls >= notification.settle_polls
+            or age >= state.config.notification_seconds
+        )
+    if not due:
+        if polled and notification.status == "CREATED":
+            notification.status = "PENDING"
+            notification.updated_at = now
+        return
+    notification.status = notification.outcome
+    notification.updated_at = now
+    if notification.status == "SUCCESS":
+        notification.succeeded_at = now
+    state.emit_notification(notification)
+
+
+def advance_fulfillment(
+    state: SandboxState, payout: PayoutOrder, fulfillment: Fulfillment, *, polled: bool
+) -> None:
+    if fulfillment.status != "PENDING" or fulfillment.settle_polls is None:
+        return
+    if polled:
+        fulfillment.polls += 1
+    latest = fulfillment.transactions[-1] if fulfillment.transactions else None
+    started = fulfillment.started_at or state.clock.now()
+    age = (state.clock.now() - started).total_seconds()
+    if fulfillment.polls < fulfillment.settle_polls and age < state.config.fulfillment_seconds:
+        return
+    fulfillment.status = fulfillment.outcome
+    fulfillment.response_code = fulfillment.outcome_code
+    fulfillment.response_message = fulfillment.outcome_message
+    if latest is not None:
+        latest["status"] = fulfillment.outcome
+        latest["responseCode"] = fulfillment.outcome_code or "00"
+        latest["responseMessage"] = fulfillment.outcome_message or "Success"
+    if fulfillment.status == "SUCCESS":
+        state.record_payout(payout, fulfillment)
+    state.emit_fulfillment(payout, fulfillment)
