@@ -14,7 +14,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.config import Settings, load_settings
+from billing.domain.debit import RetryPolicy
 from billing.domain.schedule import DebitCalendar
+from billing.gateway import JuspayClient
+from billing.services.debits import DebitPolicy, Debits
+from billing.services.notifications import Notifications
+from billing.services.orders import Orders
 from billing.services.planning import PlanningPolicy
 from billing.store.db import make_engine, make_session_factory
 
@@ -32,6 +37,46 @@ class Container:
     sessions: sessionmaker[Session]
     clock: Clock = system_clock
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _gateway: JuspayClient | None = field(default=None, repr=False)
+
+    @property
+    def gateway(self) -> JuspayClient:
+        """The Juspay client, built on first use (one per process, after a worker forks)."""
+        if self._gateway is None:
+            s = self.settings
+            s.require("juspay_api_key", "juspay_merchant_id")
+            assert s.juspay_api_key is not None  # checked by require()
+            assert s.juspay_merchant_id is not None
+            self._gateway = JuspayClient(
+                base_url=s.juspay_base_url,
+                api_key=s.juspay_api_key.get_secret_value(),
+                merchant_id=s.juspay_merchant_id,
+                api_version=s.juspay_api_version,
+                connect_timeout=s.juspay_connect_timeout.total_seconds(),
+                read_timeout=s.juspay_read_timeout.total_seconds(),
+                attempt_path=s.attempt_path,
+            )
+            self._closers.append(self._gateway.close)
+        return self._gateway
+
+    @property
+    def debit_policy(self) -> DebitPolicy:
+        s = self.settings
+        return DebitPolicy(
+            planning=self.planning,
+            retry=RetryPolicy(max_tries=s.max_tries_per_cycle, schedule=s.retry_schedule),
+            pending_max_age=s.pending_max_age,
+            stale_claim_after=s.stale_claim_after,
+        )
+
+    def debits(self) -> Debits:
+        return Debits(self.sessions, self.gateway, self.debit_policy, self.clock)
+
+    def orders(self) -> Orders:
+        return Orders(self.sessions, self.gateway, self.debit_policy, self.clock, self.debits())
+
+    def notifications(self) -> Notifications:
+        return Notifications(self.sessions, self.gateway, self.debit_policy, self.clock)
 
     @property
     def calendar(self) -> DebitCalendar:

@@ -178,6 +178,10 @@ class Settings(BaseSettings):
     retry_schedule: Durations = (timedelta(days=1), timedelta(days=2))
     max_tries_per_cycle: int = Field(default=3, ge=1, le=20)
     pending_max_age: Duration = timedelta(days=7)
+    # A debit claimed (EXECUTING) this long without an answer had its worker die: reconcile it.
+    stale_claim_after: Duration = timedelta(minutes=10)
+    # Beat does not enqueue the same due row twice within this lease.
+    dispatch_lease: Duration = timedelta(minutes=5)
     payout_max_attempts: int = Field(default=3, ge=1, le=20)
     card_data_key: SecretStr | None = None
     cvv_provider: str | None = None
@@ -212,7 +216,13 @@ class Settings(BaseSettings):
             raise ValueError(f"expected 32 bytes once decoded, got {len(key)}")
         return value
 
-    @field_validator("execution_lead", "pending_max_age", "planning_horizon")
+    @field_validator(
+        "execution_lead",
+        "pending_max_age",
+        "planning_horizon",
+        "stale_claim_after",
+        "dispatch_lease",
+    )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

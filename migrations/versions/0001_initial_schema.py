@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 01:08:37.094024
+Create Date: 2026-11-22
 """
 
 from __future__ import annotations

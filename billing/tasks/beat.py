@@ -1,0 +1,56 @@
+"""Beat's tasks: select due ids and fan them out in small batches; never the work itself."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from billing.services.dispatch import claim_due_work, reclaim_stale
+from billing.services.mandates import expire_ended
+from billing.services.planning import plan_debits
+from billing.tasks.worker import app, container
+
+log = logging.getLogger("billing.tasks")
+
+BATCH = 10  # ids per message: fewer messages in a surge, little lost if a worker dies
+
+
+def _fan_out(task_name: str, ids: Sequence[object]) -> int:
+    for start in range(0, len(ids), BATCH):
+        app.send_task(task_name, args=[list(ids[start : start + BATCH])])
+    return len(ids)
+
+
+@app.task(name="billing.beat.dispatch", acks_late=True, reject_on_worker_lost=True)
+def dispatch() -> None:
+    c = container()
+    # Committed before anything is sent: a task never sees a lease that is not there yet.
+    work = claim_due_work(c.sessions, now=c.clock(), lease=c.settings.dispatch_lease)
+    sent = {
+        "executions": _fan_out("billing.debits.execute", work.executions),
+        "pdns": _fan_out("billing.notifications.send", work.notifications),
+        "order checks": _fan_out("billing.orders.check", work.order_checks),
+        "pdn checks": _fan_out("billing.notifications.check", work.notification_checks),
+    }
+    log.info("dispatched %s", sent)
+
+
+@app.task(name="billing.beat.plan", acks_late=True, reject_on_worker_lost=True)
+def plan() -> None:
+    c = container()
+    report = plan_debits(c.sessions, c.planning, now=c.clock())
+    log.info("planned %s debits (%s mandates)", report.debits_created, report.mandates_examined)
+
+
+@app.task(name="billing.beat.reclaim", acks_late=True, reject_on_worker_lost=True)
+def reclaim() -> None:
+    c = container()
+    count = reclaim_stale(c.sessions, now=c.clock(), stale_after=c.debit_policy.stale_claim_after)
+    if count:
+        log.warning("reclaimed %s debits left EXECUTING", count)
+
+
+@app.task(name="billing.beat.expire", acks_late=True, reject_on_worker_lost=True)
+def expire() -> None:
+    c = container()
+    log.info("expired %s mandates", expire_ended(c.sessions, now=c.clock(), calendar=c.calendar))
