@@ -182,6 +182,9 @@ class Settings(BaseSettings):
     stale_claim_after: Duration = timedelta(minutes=10)
     # Beat does not enqueue the same due row twice within this lease.
     dispatch_lease: Duration = timedelta(minutes=5)
+    # How often beat selects due work, and how often it looks for stale claims.
+    beat_dispatch_every: Duration = timedelta(seconds=15)
+    beat_reclaim_every: Duration = timedelta(minutes=1)
     payout_max_attempts: int = Field(default=3, ge=1, le=20)
     card_data_key: SecretStr | None = None
     cvv_provider: str | None = None

@@ -42,6 +42,13 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 }
 
 
+def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    schedule = {name: dict(entry) for name, entry in BEAT_SCHEDULE.items()}
+    schedule["dispatch-due-work"]["schedule"] = settings.beat_dispatch_every
+    schedule["reclaim-stale-claims"]["schedule"] = settings.beat_reclaim_every
+    return schedule
+
+
 def configure(app: Celery, settings: Settings) -> None:
     app.conf.update(
         broker_url=settings.broker_url,
@@ -65,7 +72,7 @@ def configure(app: Celery, settings: Settings) -> None:
         task_routes=ROUTES,
         timezone="UTC",
         enable_utc=True,
-        beat_schedule=BEAT_SCHEDULE,
+        beat_schedule=_beat_schedule(settings),
         worker_hijack_root_logger=False,
     )
 
