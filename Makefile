@@ -17,8 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/billing db upgrade
-	$(BIN)/billing --help
+	$(BIN)/billing demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(SRC)

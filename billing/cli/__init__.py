@@ -15,7 +15,9 @@ import click
 from billing.cli.common import Context, JobError
 from billing.cli.db import db
 from billing.cli.debits import debits
+from billing.cli.demo import demo
 from billing.cli.mandates import mandates, schedule
+from billing.cli.ops import sandbox, status
 from billing.cli.run import beat, tick, worker
 
 
@@ -39,6 +41,9 @@ cli.add_command(debits)
 cli.add_command(tick)
 cli.add_command(worker)
 cli.add_command(beat)
+cli.add_command(sandbox)
+cli.add_command(status)
+cli.add_command(demo)
 
 
 def main(argv: list[str] | None = None) -> None:

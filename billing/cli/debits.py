@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from billing.cli.common import container, echo_json, echo_table
 from billing.services import NotFoundError
+from billing.services.debits import cancel_debit
 from billing.services.planning import present_debit
 from billing.store.models import Debit, DebitHistory, Mandate, Order
 
@@ -148,3 +149,13 @@ def present(ctx: click.Context, mandate_id: str, amount: str, on: Any) -> None:
         f"debit {debit.id} presented: mandate {mandate_id}, cycle {debit.cycle}, "
         f"{debit.amount} {debit.currency} on {debit.window_first_day}, flow {debit.flow}"
     )
+
+
+@debits.command()
+@click.argument("debit_id", type=int)
+@click.pass_context
+def cancel(ctx: click.Context, debit_id: int) -> None:
+    """Stop a debit: locally if nothing was sent, at Juspay if its execution is scheduled there."""
+    c = container(ctx)
+    result = cancel_debit(c.sessions, lambda: c.gateway, debit_id, now=c.clock())
+    click.echo(f"debit {debit_id}: {result}")

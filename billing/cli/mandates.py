@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from billing.cli.common import JobError, container, echo_json, echo_table
 from billing.domain.schedule import next_cycle
+from billing.services import mandate_actions as actions
 from billing.services import mandates as service
 from billing.services.mandate_files import read_rows
 from billing.services.planning import forecast
@@ -301,3 +302,53 @@ def schedule(
             )
     grand = sum((d.total for d in result), start=type(result[0].total)(0)) if result else 0
     click.echo(f"total: {sum(d.count for d in result)} debits, {grand}")
+
+
+@mandates.command()
+@click.argument("mandate_id")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="Default: today.")
+@click.option("--until", "end", type=click.DateTime(["%Y-%m-%d"]), help="Open-ended if left out.")
+@click.pass_context
+def pause(
+    ctx: click.Context, mandate_id: str, start: datetime | None, end: datetime | None
+) -> None:
+    """Pause a mandate at Juspay (`command=pause`); debits whose window passes are SKIPPED."""
+    c = container(ctx)
+    today = c.calendar.local_date(c.clock())
+    status = actions.pause(
+        c.sessions,
+        c.gateway,
+        mandate_id,
+        start=start.date() if start else today,
+        end=end.date() if end else None,
+        now=c.clock(),
+        calendar=c.calendar,
+    )
+    click.echo(f"mandate {mandate_id}: pause requested; status {status}")
+
+
+@mandates.command()
+@click.argument("mandate_id")
+@click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), help="Default: today.")
+@click.pass_context
+def resume(ctx: click.Context, mandate_id: str, on: datetime | None) -> None:
+    """Resume a paused mandate at Juspay (`command=resume`); planning restarts next window."""
+    c = container(ctx)
+    day = on.date() if on else c.calendar.local_date(c.clock())
+    status = actions.resume(
+        c.sessions, c.gateway, mandate_id, on=day, now=c.clock(), calendar=c.calendar
+    )
+    click.echo(f"mandate {mandate_id}: resume requested; status {status}")
+
+
+@mandates.command()
+@click.argument("mandate_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def revoke(ctx: click.Context, mandate_id: str, yes: bool) -> None:
+    """Revoke a mandate at Juspay (`command=revoke`): final; its open debits are SKIPPED."""
+    if not yes:
+        click.confirm(f"Revoke mandate {mandate_id}? This cannot be undone", abort=True)
+    c = container(ctx)
+    status = actions.revoke(c.sessions, c.gateway, mandate_id, now=c.clock(), calendar=c.calendar)
+    click.echo(f"mandate {mandate_id}: status {status}")

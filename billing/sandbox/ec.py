@@ -127,20 +127,7 @@ def execute(
         order.retry_plan = (plan.silent_retry.polls, plan.silent_retry.then)
     state.orders[order_id] = order
     state.open_orders[order_id] = order  # the next tick drops it once it is final
-    order.settle_polls = plan.pending_polls
-    if execution_at is not None and execution_at > now:
-        order.settle_at = execution_at
-        if mandate.payment_method_type in ("UPI", "CARD") and notification_id is None:
-            _juspay_pdn(state, order, execution_at)
-    elif mandate.payment_method_type == "CARD" and plan.pending_polls is None:
-        lifecycle.settle_outcome(state, order)
-    elif plan.pending_polls is not None:
-        # "stay pending for N polls" means exactly that: no settling by time meanwhile.
-        order.settle_polls = plan.pending_polls
-        order.settle_at = None
-    else:
-        order.settle_polls = state.config.settle_polls
-        order.settle_at = state.deadline(state.config.settle_seconds)
+    _schedule(state, order, plan, now)
     return Answer(
         200,
         {
@@ -151,6 +138,24 @@ def execute(
             "payment": {"authentication": {"method": "GET", "url": "https://sandbox.invalid/"}},
         },
     )
+
+
+def _schedule(state: SandboxState, order: Order, plan: FaultPlan, now: datetime) -> None:
+    """When a new order settles: at its execution date, at once (cards), or after polls/time."""
+    execution_at = order.execution_at
+    order.settle_polls = plan.pending_polls
+    if execution_at is not None and execution_at > now:
+        order.settle_at = execution_at
+        if order.payment_method_type in ("UPI", "CARD") and order.notification_id is None:
+            _juspay_pdn(state, order, execution_at)
+    elif order.payment_method_type == "CARD" and plan.pending_polls is None:
+        lifecycle.settle_outcome(state, order)
+    elif plan.pending_polls is not None:
+        # "stay pending for N polls" means exactly that: no settling by time meanwhile.
+        order.settle_at = None
+    else:
+        order.settle_polls = state.config.settle_polls
+        order.settle_at = state.deadline(state.config.settle_seconds)
 
 
 def _check_notification(

@@ -11,6 +11,7 @@ The pattern for every call that moves money (STYLE.md, "Never charge twice"):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,7 +41,7 @@ from billing.gateway import (
     Rejected,
     Unavailable,
 )
-from billing.services import Clock
+from billing.services import Clock, NotFoundError, ServiceError
 from billing.services.mandates import apply_status
 from billing.services.planning import PlanningPolicy
 from billing.services.ports import DebitGateway
@@ -471,3 +472,81 @@ class Debits:
 
 def classify_rejection_outcome(error: Rejected) -> Outcome:
     return classify_rejection(error.code, error.message)
+
+
+# States a debit can be cancelled from without asking Juspay: nothing was sent for it yet.
+CANCELLABLE_LOCALLY = (_D.PLANNED, _D.NOTIFIED, _D.RETRY_SCHEDULED)
+# Juspay refuses to cancel a scheduled execution later than this before it.
+CANCEL_CUTOFF = timedelta(minutes=30)
+
+
+def cancel_debit(
+    sessions: sessionmaker[Session],
+    gateway: Callable[[], DebitGateway],
+    debit_id: int,
+    *,
+    now: datetime,
+) -> str:
+    """The merchant stops a debit. Not yet sent: cancelled here. Scheduled at Juspay (a juspay
+    flow order waiting for its execution date): `cancel_recurring_transaction` first, and
+    only Juspay's yes cancels it. Anything else (in flight, settled) cannot be cancelled."""
+    with sessions() as session, session.begin():
+        found = session.execute(
+            select(Debit, Mandate.mandate_id, Mandate.customer_id)
+            .join(Mandate, Mandate.id == Debit.mandate_pk)
+            .where(Debit.id == debit_id)
+        ).one_or_none()
+        if found is None:
+            raise NotFoundError(f"debit {debit_id} does not exist")
+        debit, mandate_id, customer_id = found
+        state = DebitState(debit.state)
+        if state in CANCELLABLE_LOCALLY:
+            moved = store.move(
+                session,
+                debit.id,
+                expected=state,
+                target=_D.CANCELLED,
+                at=now,
+                cause="cancelled by the merchant",
+                values={"due_at": None},
+            )
+            return "CANCELLED" if moved else "changed meanwhile; try again"
+        order = session.scalars(
+            select(Order).where(Order.debit_id == debit.id, Order.try_number == debit.tries)
+        ).one_or_none()
+        scheduled = (
+            state is _D.PENDING
+            and order is not None
+            and order.execution_date is not None
+            and order.execution_date - now >= CANCEL_CUTOFF
+        )
+        if not scheduled or order is None:
+            raise ServiceError(
+                f"debit {debit_id} is {state}: only a debit not yet sent, or scheduled at "
+                f"Juspay more than {CANCEL_CUTOFF} ahead, can be cancelled"
+            )
+        order_id = order.order_id
+    try:
+        gateway().cancel_recurring_transaction(
+            mandate_id, customer_id=customer_id, order_id=order_id
+        )
+    except Rejected as exc:
+        raise ServiceError(f"Juspay refused to cancel order {order_id}: {exc}") from exc
+    except (OutcomeUnknown, Unavailable) as exc:
+        raise ServiceError(f"cancel of order {order_id} not confirmed ({exc}); retry") from exc
+    with sessions() as session, session.begin():
+        order_row = session.scalars(select(Order).where(Order.order_id == order_id)).one()
+        order_row.next_check_at = None
+        order_row.error_code = "MERCHANT_CANCELLED"
+        order_row.state = "SETTLED"
+        order_row.settled_at = now
+        store.move(
+            session,
+            debit_id,
+            expected=_D.PENDING,
+            target=_D.CANCELLED,
+            at=now,
+            cause=f"cancelled by the merchant; Juspay cancelled order {order_id}",
+            order_id=order_id,
+        )
+    return "CANCELLED"

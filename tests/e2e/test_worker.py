@@ -45,9 +45,7 @@ def assert_charged_exactly_once(app: Container, cluster: Cluster, count: int) ->
     assert all(d.state == "CHARGED" for d in debits)
 
 
-def test_500_due_debits_are_all_charged_exactly_once(
-    cluster: Cluster, e2e_app: Container
-) -> None:
+def test_500_due_debits_are_all_charged_exactly_once(cluster: Cluster, e2e_app: Container) -> None:
     seed_due_debits(e2e_app, cluster.sandbox, COUNT)
     cluster.start_worker(concurrency=2)
     cluster.start_beat()

@@ -31,7 +31,25 @@ def run(
 def test_help_lists_the_command_groups(tmp_path: Path) -> None:
     result = run("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "db" in result.stdout
+    listed = {
+        line.split()[0] for line in result.stdout.split("Commands:")[1].splitlines() if line.strip()
+    }
+    assert listed >= {
+        "db",
+        "mandates",
+        "schedule",
+        "debits",
+        "tick",
+        "worker",
+        "beat",
+        "sandbox",
+        "demo",
+        "status",
+    }
+    for group in sorted(listed):
+        sub = run(group, "--help", cwd=tmp_path)
+        assert sub.returncode == 0, (group, sub.stderr)
+        assert "Usage: billing" in sub.stdout
 
 
 def test_db_upgrade_creates_the_embedded_sqlite_database(tmp_path: Path) -> None:
@@ -56,3 +74,12 @@ def test_bad_usage_exits_2(tmp_path: Path) -> None:
     result = run("no-such-command", cwd=tmp_path)
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+def test_the_demo_runs_the_whole_system_and_the_books_agree(tmp_path: Path) -> None:
+    result = run("demo", "--days", "12", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "books agree:            yes" in result.stdout
+    assert "charged exactly once:   yes" in result.stdout
+    assert "reconciled by status:   2" in result.stdout
+    assert (tmp_path / ".demo" / "billing.db").exists()

@@ -1,0 +1,326 @@
+"""`billing demo`: the whole system on embedded defaults against the bundled sandbox.
+
+A fresh SQLite database in `.demo/`, the sandbox in this process, a generated mandate file
+imported like a merchant's, and five simulated weeks of scheduling passes (the same services
+the Celery workers run, driven by `tick` on a simulated clock shared with the sandbox). The
+sandbox injects what goes wrong in real life: insufficient funds, hard declines, a timeout
+after the charge, a dropped connection, a revoked mandate. It ends by comparing billing's
+books with the sandbox's ledger.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shutil
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from billing.bootstrap import Container, build
+from billing.config import load_settings
+from billing.services.mandate_files import read_rows
+from billing.services.mandates import import_mandates
+from billing.services.tick import run_tick
+from billing.store import migrate
+from billing.store.models import Debit, DebitHistory, Mandate, Order
+
+API_KEY = "demo_api_key"
+MERCHANT_ID = "demo_merchant"
+FIELDS = [
+    "customer_id",
+    "mandate_id",
+    "frequency",
+    "rule_type",
+    "rule_value",
+    "amount_rule",
+    "max_amount",
+    "amount",
+    "currency",
+    "start_date",
+    "end_date",
+    "payment_method_type",
+    "status",
+]
+
+
+class SimulatedClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _mandates(start: datetime) -> list[dict[str, Any]]:
+    """A merchant's book: cards, UPI and net banking, monthly and weekly, fixed and variable."""
+    day = start.date().isoformat()
+    rows: list[dict[str, Any]] = []
+
+    def add(prefix: str, count: int, **terms: Any) -> None:
+        for i in range(count):
+            mandate_id = f"{prefix}{i:02d}"
+            rows.append(
+                {
+                    "customer_id": f"cst_{mandate_id}",
+                    "mandate_id": mandate_id,
+                    "currency": "INR",
+                    "start_date": day,
+                    "end_date": "",
+                    "status": "ACTIVE",
+                    "rule_type": "",
+                    "rule_value": "",
+                    "amount": "",
+                    **{k: (v(i) if callable(v) else v) for k, v in terms.items()},
+                }
+            )
+
+    add(
+        "card",
+        20,
+        frequency="MONTHLY",
+        rule_type="AFTER",
+        rule_value=lambda i: 1 + i % 28,
+        amount_rule="FIXED",
+        max_amount="499",
+        payment_method_type="CARD",
+    )
+    add(
+        "upi",
+        15,
+        frequency="MONTHLY",
+        rule_type="ON",
+        rule_value=lambda i: 3 + i,
+        amount_rule="VARIABLE",
+        max_amount="2000",
+        amount=lambda i: f"{199 + 50 * i}.00",
+        payment_method_type="UPI",
+    )
+    add(
+        "wk",
+        5,
+        frequency="WEEKLY",
+        rule_type="AFTER",
+        rule_value=lambda i: 1 + i,
+        amount_rule="FIXED",
+        max_amount="99",
+        payment_method_type="UPI",
+    )
+    add(
+        "nb",
+        10,
+        frequency="MONTHLY",
+        rule_type="ON",
+        rule_value=lambda i: 5 + i,
+        amount_rule="FIXED",
+        max_amount="1500",
+        payment_method_type="NB",
+    )
+    add(
+        "var",
+        3,
+        frequency="MONTHLY",
+        rule_type="ON",
+        rule_value=10,
+        amount_rule="VARIABLE",
+        max_amount="800",
+        payment_method_type="UPI",
+    )  # no plan amount: never debited
+    return rows
+
+
+def _faults(app_sandbox: Any) -> None:
+    from billing.sandbox.faults import Fault  # noqa: PLC0415
+
+    add = app_sandbox.state.faults.add
+    for key in ("card01", "card02", "card03"):
+        add(
+            Fault.from_spec(
+                {
+                    "kind": "fail",
+                    "endpoint": "txns",
+                    "key": key,
+                    "error_code": "51",
+                    "error_message": "Insufficient funds",
+                }
+            )
+        )
+    add(
+        Fault.from_spec(
+            {
+                "kind": "fail",
+                "endpoint": "txns",
+                "key": "card04",
+                "error_code": "14",
+                "error_message": "Invalid card number",
+                "times": 5,
+            }
+        )
+    )
+    add(
+        Fault.from_spec(
+            {"kind": "timeout_after", "endpoint": "txns", "key": "card05", "seconds": 1.5}
+        )
+    )
+    add(Fault.from_spec({"kind": "drop_before", "endpoint": "txns", "key": "card06"}))
+    add(Fault.from_spec({"kind": "fail", "endpoint": "pdn", "key": "upi02"}))
+    for i in range(10):
+        add(
+            Fault.from_spec(
+                {"kind": "pending", "endpoint": "txns", "key": f"nb{i:02d}", "polls": 4 + i}
+            )
+        )
+
+
+def _next_due(app: Container, now: datetime) -> datetime | None:
+    with app.sessions() as session:
+        found = [
+            session.scalar(select(func.min(col)).where(col > now))
+            for col in (Debit.due_at, Order.next_check_at)
+        ]
+    return min((f for f in found if f is not None), default=None)
+
+
+def _counts(app: Container) -> Counter[str]:
+    with app.sessions() as session:
+        return Counter(
+            dict(session.execute(select(Debit.state, func.count()).group_by(Debit.state)).all())
+        )
+
+
+@click.command()
+@click.option("--days", default=35, show_default=True, type=click.IntRange(1, 400))
+@click.option(
+    "--dir",
+    "workdir",
+    default=".demo",
+    show_default=True,
+    type=click.Path(path_type=Path, file_okay=False),
+)
+@click.option("--quiet", is_flag=True, help="Only the final summary.")
+def demo(days: int, workdir: Path, quiet: bool) -> None:
+    """Run the whole system for DAYS simulated days against the bundled sandbox."""
+    from billing.sandbox.server import SandboxServer  # noqa: PLC0415
+
+    # The faults below make the client warn on purpose; the summary tells the story instead.
+    logging.getLogger("billing.gateway").setLevel(logging.ERROR)
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    clock = SimulatedClock(start)
+    with SandboxServer(api_key=API_KEY, merchant_id=MERCHANT_ID) as sandbox:
+        sandbox.state.clock.set(start)
+        url = f"sqlite:///{workdir / 'billing.db'}"
+        migrate.upgrade(url)
+        settings = load_settings(
+            database_url=url,
+            broker_url=f"sqla+sqlite:///{workdir / 'broker.db'}",
+            juspay_base_url=sandbox.url,
+            juspay_api_key=API_KEY,
+            juspay_merchant_id=MERCHANT_ID,
+            juspay_read_timeout=timedelta(seconds=1),
+        )
+        app = build(settings, clock=clock)
+        try:
+            _run(app, sandbox, clock, workdir, days, quiet)
+        finally:
+            app.close()
+
+
+def _run(
+    app: Container, sandbox: Any, clock: SimulatedClock, workdir: Path, days: int, quiet: bool
+) -> None:
+    rows = _mandates(clock.now)
+    path = workdir / "mandates.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    report = import_mandates(app.sessions, read_rows(path), now=clock.now, calendar=app.calendar)
+    click.echo(f"imported {report.created} mandates from {path} ({report.bad} bad rows)")
+    for row in rows:
+        sandbox.state.seed_mandate(
+            mandate_id=row["mandate_id"],
+            customer_id=row["customer_id"],
+            status="ACTIVE",
+            max_amount=row["max_amount"],
+            amount_rule=row["amount_rule"],
+            payment_method_type=row["payment_method_type"],
+            frequency=row["frequency"],
+        )
+    _faults(sandbox)
+    end = clock.now + timedelta(days=days)
+    revoke_at = clock.now + timedelta(days=days // 2)
+    services = (app.debits(), app.orders(), app.notifications())
+    day_shown = clock.now.date()
+    passes = 0
+    while clock.now < end:
+        if clock.now >= revoke_at and sandbox.state.mandates["wk02"].status == "ACTIVE":
+            sandbox.state.mandates["wk02"].status = "REVOKED"  # the customer revokes in the app
+        run_tick(
+            app.sessions,
+            debits=services[0],
+            orders=services[1],
+            notifications=services[2],
+            now=clock.now,
+        )
+        passes += 1
+        nxt = _next_due(app, clock.now)
+        step = min(nxt or end, clock.now + timedelta(hours=6), end)
+        clock.now = max(step, clock.now + timedelta(minutes=1))
+        sandbox.state.clock.set(clock.now)
+        if not quiet and clock.now.date() != day_shown:
+            counts = _counts(app)
+            click.echo(
+                f"{day_shown}  charged {counts['CHARGED']:>3}  pending {counts['PENDING']:>3}  "
+                f"retrying {counts['RETRY_SCHEDULED']:>2}  failed {counts['FAILED']:>2}  "
+                f"skipped {counts['SKIPPED']:>2}  review {counts['MANUAL_REVIEW']:>2}"
+            )
+            day_shown = clock.now.date()
+    _summary(app, sandbox, passes)
+
+
+def _summary(app: Container, sandbox: Any, passes: int) -> None:
+    counts = _counts(app)
+    with app.sessions() as session:
+        charged_total = session.scalar(
+            select(func.coalesce(func.sum(Debit.amount), 0)).where(Debit.state == "CHARGED")
+        )
+        unscheduled = session.scalar(
+            select(func.count()).select_from(Mandate).where(Mandate.plan_amount.is_(None))
+        )
+        retried = session.scalar(
+            select(func.count()).select_from(Debit).where(Debit.state == "CHARGED", Debit.tries > 1)
+        )
+        reconciled = session.scalar(
+            select(func.count(func.distinct(DebitHistory.debit_id))).where(
+                DebitHistory.to_state == "UNKNOWN"
+            )
+        )
+        revoked = session.scalars(select(Mandate.mandate_id).where(Mandate.status == "REVOKED"))
+        revoked_ids = ", ".join(revoked) or "none"
+    ledger = sandbox.state.charges()
+    ledger_total = sum((Decimal(str(c["amount"])) for c in ledger), Decimal(0))
+    per_order = Counter(c["order_id"] for c in ledger)
+    click.echo("\nsummary")
+    click.echo(f"  scheduling passes:      {passes}")
+    click.echo(
+        "  debits by state:        " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    )
+    click.echo(f"  unscheduled mandates:   {unscheduled} (VARIABLE without a plan amount)")
+    click.echo(f"  charged after a retry:  {retried} (soft declines, failed pre-debit notices)")
+    click.echo(f"  reconciled by status:   {reconciled} (timeouts, dropped connections)")
+    click.echo(f"  mandates revoked:       {revoked_ids} (learnt from a declined debit)")
+    click.echo(f"  billing charged:        {counts['CHARGED']} debits, {charged_total} INR")
+    click.echo(f"  sandbox ledger:         {len(ledger)} charges, {ledger_total} INR")
+    same = counts["CHARGED"] == len(ledger) and Decimal(str(charged_total)) == ledger_total
+    once = all(n == 1 for n in per_order.values())
+    click.echo(f"  books agree:            {'yes' if same else 'NO'}")
+    click.echo(f"  charged exactly once:   {'yes' if once else 'NO'}")
+    if not (same and once):
+        raise click.ClickException("the books do not agree with the gateway's ledger")
