@@ -57,6 +57,8 @@ def worker(ctx: click.Context, queues: str, concurrency: int | None, loglevel: s
     """Start a Celery worker with the project's app (extra arguments go to Celery)."""
     from billing.tasks.worker import app  # noqa: PLC0415 - Celery only for this command
 
+    # Fail at start, in one line, rather than on the first task that calls Juspay.
+    container(ctx).settings.require("juspay_api_key", "juspay_merchant_id")
     argv = ["worker", "-Q", queues, "--loglevel", loglevel, "-E", *ctx.args]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
