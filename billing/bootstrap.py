@@ -6,6 +6,7 @@ time, and a Celery worker builds its container after fork (`worker_process_init`
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,15 +14,19 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.config import Settings, load_settings
+from billing.config import ENV_PREFIX, Settings, SettingsError, load_settings
 from billing.domain.debit import RetryPolicy
 from billing.domain.schedule import DebitCalendar
-from billing.gateway import JuspayClient
-from billing.services.debits import DebitPolicy, Debits
+from billing.gateway import AttemptEncrypter, JuspayClient
+from billing.services.debits import Debits
 from billing.services.notifications import Notifications
 from billing.services.orders import Orders
+from billing.services.payouts import CvvProvider, PayoutPolicy, Payouts
 from billing.services.planning import PlanningPolicy
+from billing.services.policy import DebitPolicy
+from billing.services.webhook_events import WebhookEvents
 from billing.store.db import make_engine, make_session_factory
+from billing.store.vault import CardVault, vault_from_setting
 
 Clock = Callable[[], datetime]
 
@@ -55,9 +60,26 @@ class Container:
                 connect_timeout=s.juspay_connect_timeout.total_seconds(),
                 read_timeout=s.juspay_read_timeout.total_seconds(),
                 attempt_path=s.attempt_path,
+                attempt_encrypter=attempt_encrypter(s),
             )
             self._closers.append(self._gateway.close)
         return self._gateway
+
+    def payouts(self) -> Payouts:
+        s = self.settings
+        return Payouts(
+            self.sessions,
+            self.gateway,
+            self.clock,
+            policy=PayoutPolicy(
+                max_attempts=s.payout_max_attempts,
+                attempts_disabled=attempts_disabled(s),
+                stale_claim_after=s.stale_claim_after,
+                dispatch_lease=s.dispatch_lease,
+            ),
+            vault=card_vault(s),
+            cvv_provider=load_cvv_provider(s.cvv_provider),
+        )
 
     @property
     def debit_policy(self) -> DebitPolicy:
@@ -78,6 +100,16 @@ class Container:
     def notifications(self) -> Notifications:
         return Notifications(self.sessions, self.gateway, self.debit_policy, self.clock)
 
+    def webhook_events(self) -> WebhookEvents:
+        """Processing of stored webhooks; the gateway is built only if a debit event needs it."""
+        return WebhookEvents(
+            self.sessions,
+            clock=self.clock,
+            calendar=self.calendar,
+            debits=self.debits,
+            notifications=self.notifications,
+        )
+
     @property
     def calendar(self) -> DebitCalendar:
         return DebitCalendar(tz=self.settings.timezone, debit_time=self.settings.debit_time)
@@ -96,6 +128,59 @@ class Container:
             closer()
         self._closers.clear()
         self.engine.dispose()
+
+
+_ATTEMPT_KEYS = ("juspay_public_key_file", "juspay_key_id", "merchant_key_id")
+
+
+def attempts_disabled(settings: Settings) -> str | None:
+    """Why the Attempt API cannot be called with these settings, or None when it can."""
+    missing = [n for n in _ATTEMPT_KEYS if getattr(settings, n) in (None, "")]
+    if not missing:
+        return None
+    return ", ".join(ENV_PREFIX + n.upper() for n in missing) + " not set"
+
+
+def attempt_encrypter(settings: Settings) -> AttemptEncrypter | None:
+    """The JWE encrypter for payout attempts when its keys are configured (SPEC §8)."""
+    s = settings
+    if attempts_disabled(s) is not None:
+        return None
+    assert s.juspay_public_key_file is not None  # checked by attempts_disabled()
+    assert s.juspay_key_id is not None
+    assert s.merchant_key_id is not None
+    if s.jws_sign:
+        s.require("merchant_private_key_file")
+    return AttemptEncrypter.from_files(
+        public_key_file=s.juspay_public_key_file,
+        key_id=s.juspay_key_id,
+        merchant_key_id=s.merchant_key_id,
+        alg=s.jwe_alg,
+        enc=s.jwe_enc,
+        private_key_file=s.merchant_private_key_file if s.jws_sign else None,
+    )
+
+
+def card_vault(settings: Settings) -> CardVault | None:
+    key = settings.card_data_key
+    return None if key is None else vault_from_setting(key.get_secret_value())
+
+
+def load_cvv_provider(path: str | None) -> CvvProvider | None:
+    """The merchant's CVV provider named `module:function` (BILLING_CVV_PROVIDER)."""
+    if not path:
+        return None
+    module_name, _, name = path.partition(":")
+    try:
+        provider = getattr(importlib.import_module(module_name), name or "", None)
+    except ImportError as exc:
+        raise SettingsError(
+            f"BILLING_CVV_PROVIDER: cannot import {module_name!r} ({exc})"
+        ) from None
+    if not name or not callable(provider):
+        raise SettingsError(f"BILLING_CVV_PROVIDER: expected module:function, got {path!r}")
+    checked: CvvProvider = provider
+    return checked
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Container:

@@ -1,4 +1,4 @@
-"""Executing debits exactly once, and settling them from whatever the gateway says.
+"""Executing debits exactly once; settling them is services/settlement.py.
 
 The pattern for every call that moves money (STYLE.md, "Never charge twice"):
 1. claim the debit with a guarded transition (`... WHERE state = :expected`);
@@ -12,27 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.domain.debit import (
-    AWAITING_OUTCOME,
-    DebitState,
-    RetryPolicy,
-    decide,
-)
+from billing.domain.debit import DebitState
 from billing.domain.ids import order_id_for
 from billing.domain.mandate import MandateStatus
-from billing.domain.outcomes import (
-    Outcome,
-    classify_order,
-    classify_rejection,
-    mandate_status_implied,
-)
-from billing.domain.polling import next_check_at
+from billing.domain.outcomes import classify_order
 from billing.domain.timing import Flow
 from billing.gateway import (
     AuthenticationFailed,
@@ -42,9 +30,9 @@ from billing.gateway import (
     Unavailable,
 )
 from billing.services import Clock, NotFoundError, ServiceError
-from billing.services.mandates import apply_status
-from billing.services.planning import PlanningPolicy
+from billing.services.policy import DebitPolicy
 from billing.services.ports import DebitGateway
+from billing.services.settlement import Settlement, classify_rejection_outcome
 from billing.store import debits as store
 from billing.store.models import Debit, Mandate, Notification, Order
 
@@ -54,23 +42,6 @@ _D = DebitState
 # States from which a due debit is executed (a merchant-flow PLANNED debit needs its PDN first).
 EXECUTABLE = (_D.PLANNED, _D.NOTIFIED, _D.RETRY_SCHEDULED)
 DUPLICATE_ORDER_ID = "DUPLICATE_ORDER_ID"
-
-
-@dataclass(frozen=True, slots=True)
-class DebitPolicy:
-    planning: PlanningPolicy
-    retry: RetryPolicy
-    pending_max_age: timedelta
-    # A debit left EXECUTING this long (its worker died after committing) is reconciled.
-    stale_claim_after: timedelta = timedelta(minutes=10)
-    # An UNKNOWN outcome is first reconciled this soon.
-    reconcile_after: timedelta = timedelta(minutes=1)
-    # A due debit whose mandate is PAUSED is looked at again this often until its window ends.
-    paused_recheck: timedelta = timedelta(hours=1)
-
-    def retry_lead(self, flow: str) -> timedelta:
-        """How long before the debit a try must be sent: the juspay flow waits out Juspay's PDN."""
-        return self.planning.execution_lead if flow == Flow.JUSPAY else timedelta(0)
 
 
 class Debits:
@@ -87,6 +58,7 @@ class Debits:
         self.gateway = gateway
         self.policy = policy
         self.clock = clock
+        self.settlement = Settlement(sessions, policy, clock)
 
     # -- execute ---------------------------------------------------------------------------
 
@@ -228,7 +200,7 @@ class Debits:
         except Rejected as exc:
             if exc.code == DUPLICATE_ORDER_ID:  # we sent it before (a crash, a redelivery)
                 return self.settle_unknown(order_id, "execution: order id already at Juspay")
-            return self.settle(
+            return self.settlement.settle(
                 order_id,
                 classify_rejection_outcome(exc),
                 cause=f"rejected: {exc.code} {exc.message or ''}".strip(),
@@ -236,7 +208,7 @@ class Debits:
                 error_message=exc.message,
                 order_state="REJECTED",
             )
-        return self.settle(
+        return self.settlement.settle(
             order_id,
             classify_order(result.status),
             cause=f"execution answered {result.status}",
@@ -246,232 +218,13 @@ class Debits:
             order_state="SENT",
         )
 
-    # -- settle ----------------------------------------------------------------------------
+    # -- settle (delegated: the same rules for every source of truth) ----------------------
 
     def settle_unknown(self, order_id: str, cause: str) -> str:
-        return self.settle(order_id, Outcome.UNKNOWN, cause=cause)
+        return self.settlement.settle_unknown(order_id, cause)
 
     def settle_from_status(self, order_id: str, status: OrderStatusResult, *, source: str) -> str:
-        """Settle from an order status read (poll, reconciliation or a webhook's content.order).
-
-        The status is believed only if its order_id and amount match what we sent; a
-        mismatch sends the debit to MANUAL_REVIEW instead of guessing.
-        """
-        return self.settle(
-            order_id,
-            classify_order(
-                status.status, error_code=status.error_code, error_message=status.error_message
-            ),
-            cause=f"{source}: order {status.status}",
-            gateway_status=status.status,
-            gateway_status_id=status.status_id,
-            error_code=status.error_code,
-            error_message=status.error_message,
-            txn_id=status.txn_id,
-            evidence=status,
-            order_state="SENT",
-        )
-
-    def settle(
-        self,
-        order_id: str,
-        outcome: Outcome,
-        *,
-        cause: str,
-        order_state: str | None = None,
-        gateway_status: str | None = None,
-        gateway_status_id: int | None = None,
-        error_code: str | None = None,
-        error_message: str | None = None,
-        txn_id: str | None = None,
-        txn_uuid: str | None = None,
-        evidence: OrderStatusResult | None = None,
-    ) -> str:
-        """Apply one outcome of one order to its debit, through the domain's decision."""
-        now = self.clock()
-        with self.sessions() as session, session.begin():
-            order = session.scalars(
-                select(Order).where(Order.order_id == order_id).with_for_update()
-            ).one()
-            debit = session.scalars(
-                select(Debit).where(Debit.id == order.debit_id).with_for_update()
-            ).one()
-            order.state = order_state or order.state
-            order.gateway_status = gateway_status or order.gateway_status
-            order.gateway_status_id = gateway_status_id or order.gateway_status_id
-            order.error_code = error_code or order.error_code
-            order.error_message = (error_message or order.error_message or "")[:255] or None
-            order.txn_id = txn_id or order.txn_id
-            order.txn_uuid = txn_uuid or order.txn_uuid
-            if order.state == "SENT" and order.sent_at is None:
-                order.sent_at = now
-            state = DebitState(debit.state)
-            if evidence is not None and (
-                evidence.order_id != order.order_id or evidence.amount != order.amount
-            ):
-                return self._to_review(
-                    session,
-                    debit,
-                    order,
-                    state,
-                    now,
-                    f"gateway reports order {evidence.order_id} for {evidence.amount}, "
-                    f"sent {order.order_id} for {order.amount}",
-                )
-            if order.try_number != debit.tries:
-                return self._late_order(session, debit, order, state, outcome, now)
-            if state not in AWAITING_OUTCOME:
-                order.next_check_at = None
-                return f"already {state}"
-            if (
-                evidence is not None
-                and evidence.mandate_retry_pending
-                and outcome
-                in (
-                    Outcome.FAILED_SOFT,
-                    Outcome.UNKNOWN,
-                )
-            ):
-                outcome = Outcome.PENDING  # Juspay is still retrying this order silently
-                cause += " (Juspay retry running)"
-            return self._decide(session, debit, order, state, outcome, now, cause)
-
-    def _decide(
-        self,
-        session: Session,
-        debit: Debit,
-        order: Order,
-        state: DebitState,
-        outcome: Outcome,
-        now: datetime,
-        cause: str,
-    ) -> str:
-        decision = decide(
-            state,
-            outcome,
-            policy=self.policy.retry,
-            tries_used=debit.tries,
-            now=now,
-            window_closes_at=debit.window_closes_at,
-            lead=self.policy.retry_lead(debit.flow),
-        )
-        target = decision.state
-        if target in (_D.PENDING, _D.UNKNOWN):
-            when = self._next_check(order, now, unknown=target is _D.UNKNOWN)
-            if when is None:
-                return self._to_review(
-                    session,
-                    debit,
-                    order,
-                    state,
-                    now,
-                    f"still {order.gateway_status or target} after {self.policy.pending_max_age}",
-                )
-            order.next_check_at = when
-        else:
-            order.next_check_at = None
-            if order.state != "REJECTED":
-                order.state = "SETTLED"
-            order.settled_at = now
-        if target == state:
-            return f"still {state}"
-        reason = f"{cause}; {decision.reason}" if decision.reason else cause
-        store.move(
-            session,
-            debit.id,
-            expected=state,
-            target=target,
-            at=now,
-            cause=reason,
-            order_id=order.order_id,
-            values={
-                "due_at": decision.retry_at,
-                "last_error": (order.error_code or None),
-                "dispatched_at": None,
-            },
-        )
-        if outcome is Outcome.FAILED_HARD:
-            self._mandate_gone(session, debit, order, now)
-        return str(target)
-
-    def _next_check(self, order: Order, now: datetime, *, unknown: bool) -> datetime | None:
-        if unknown and order.checks == 0:
-            return now + self.policy.reconcile_after
-        return next_check_at(
-            now,
-            sent_at=order.sent_at or order.created_at,
-            execution_date=order.execution_date,
-            max_age=self.policy.pending_max_age,
-        )
-
-    def _mandate_gone(self, session: Session, debit: Debit, order: Order, now: datetime) -> None:
-        implied = mandate_status_implied(order.error_code, order.error_message)
-        if implied is None:
-            return
-        mandate = session.get_one(Mandate, debit.mandate_pk)
-        apply_status(
-            session,
-            mandate,
-            implied,
-            now=now,
-            calendar=self.policy.planning.calendar,
-            source=f"order {order.order_id}",
-        )
-
-    def _late_order(
-        self,
-        session: Session,
-        debit: Debit,
-        order: Order,
-        state: DebitState,
-        outcome: Outcome,
-        now: datetime,
-    ) -> str:
-        """An earlier try of this debit reports late. A late charge is flagged, never ignored."""
-        order.next_check_at = None if outcome is not Outcome.PENDING else order.next_check_at
-        if outcome is not Outcome.CHARGED:
-            return f"earlier order {order.order_id}: {outcome}"
-        return self._to_review(
-            session,
-            debit,
-            order,
-            state,
-            now,
-            f"earlier order {order.order_id} (try {order.try_number}) charged late",
-        )
-
-    def _to_review(
-        self,
-        session: Session,
-        debit: Debit,
-        order: Order,
-        state: DebitState,
-        now: datetime,
-        reason: str,
-    ) -> str:
-        """MANUAL_REVIEW for a debit awaiting its outcome; a note in the history otherwise."""
-        order.next_check_at = None
-        log.warning("debit %s needs review: %s", debit.id, reason)
-        if state in AWAITING_OUTCOME:
-            store.move(
-                session,
-                debit.id,
-                expected=state,
-                target=_D.MANUAL_REVIEW,
-                at=now,
-                cause=reason,
-                order_id=order.order_id,
-                values={"due_at": None},
-            )
-            return str(_D.MANUAL_REVIEW)
-        store.record_history(
-            session, [(debit.id, state, state, f"needs review: {reason}", order.order_id)], at=now
-        )
-        return f"flagged ({state})"
-
-
-def classify_rejection_outcome(error: Rejected) -> Outcome:
-    return classify_rejection(error.code, error.message)
+        return self.settlement.settle_from_status(order_id, status, source=source)
 
 
 # States a debit can be cancelled from without asking Juspay: nothing was sent for it yet.
