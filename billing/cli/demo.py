@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from billing.bootstrap import Container, build
 from billing.config import load_settings
-from billing.services.mandate_files import read_rows
+from billing.services.mandate_files import MANDATE_FIELDS, read_rows
 from billing.services.mandates import import_mandates
 from billing.services.tick import run_tick
 from billing.store import migrate
@@ -238,7 +238,7 @@ def _run(
     rows = _mandates(clock.now)
     path = workdir / "mandates.csv"
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, FIELDS)
+        writer = csv.DictWriter(handle, MANDATE_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
     report = import_mandates(app.sessions, read_rows(path), now=clock.now, calendar=app.calendar)

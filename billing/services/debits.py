@@ -66,11 +66,7 @@ class Debits:
         """Claim a due debit, record its next order, send it, settle from the answer."""
         now = self.clock()
         with self.sessions() as session, session.begin():
-            found = session.execute(
-                select(Debit, Mandate)
-                .join(Mandate, Mandate.id == Debit.mandate_pk)
-                .where(Debit.id == debit_id)
-            ).one_or_none()
+            found = store.with_mandate(session, debit_id)
             if found is None:
                 return "missing"
             debit, mandate = found

@@ -14,23 +14,23 @@ from pathlib import Path
 from billing.domain.errors import InvalidField
 from billing.services import ServiceError
 
-KNOWN_FIELDS = frozenset(
-    {
-        "customer_id",
-        "mandate_id",
-        "frequency",
-        "rule_type",
-        "rule_value",
-        "amount_rule",
-        "max_amount",
-        "amount",
-        "currency",
-        "start_date",
-        "end_date",
-        "payment_method_type",
-        "status",
-    }
+MANDATE_FIELDS = (
+    "customer_id",
+    "mandate_id",
+    "frequency",
+    "rule_type",
+    "rule_value",
+    "amount_rule",
+    "max_amount",
+    "amount",
+    "currency",
+    "start_date",
+    "end_date",
+    "payment_method_type",
+    "status",
 )
+"""The columns of a mandate file, in the order a template lists them (SPEC §2)."""
+KNOWN_FIELDS = frozenset(MANDATE_FIELDS)
 Row = tuple[int, Mapping[str, object] | InvalidField]
 
 

@@ -65,11 +65,7 @@ class Notifications:
         """Claim a due merchant-flow debit, record its PDN, send it."""
         now = self.clock()
         with self.sessions() as session, session.begin():
-            found = session.execute(
-                select(Debit, Mandate)
-                .join(Mandate, Mandate.id == Debit.mandate_pk)
-                .where(Debit.id == debit_id)
-            ).one_or_none()
+            found = debit_store.with_mandate(session, debit_id)
             if found is None:
                 return "missing"
             debit, mandate = found

@@ -17,7 +17,7 @@ from sqlalchemy import CursorResult, Select, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from billing.store.models import Debit, DebitHistory
+from billing.store.models import Debit, DebitHistory, Mandate
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +137,16 @@ def due(states: Iterable[str], now: datetime, *, limit: int, skip_locked: bool) 
     if skip_locked:
         statement = statement.with_for_update(skip_locked=True)
     return statement
+
+
+def with_mandate(session: Session, debit_id: int) -> tuple[Debit, Mandate] | None:
+    """A debit and its mandate, or None if there is no such debit."""
+    row = session.execute(
+        select(Debit, Mandate)
+        .join(Mandate, Mandate.id == Debit.mandate_pk)
+        .where(Debit.id == debit_id)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 def counts_by_state(session: Session) -> dict[str, int]:
