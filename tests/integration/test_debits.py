@@ -272,3 +272,37 @@ def test_a_status_whose_amount_or_id_disagrees_goes_to_manual_review(
         order.order_id, parse_order(status), source="test"
     )
     assert result == "MANUAL_REVIEW"
+
+
+def test_no_retry_of_ours_while_juspay_is_still_retrying_the_order(harness: Harness) -> None:
+    harness.add_mandate("upi6", payment_method_type="UPI", rule_type="AFTER")
+    # Juspay's first try fails and it keeps retrying silently; after 6 polls it charges.
+    harness.fault(kind="silent_retry", endpoint="txns", key="upi6", polls=6, then="CHARGED")
+    harness.run_until(PLANNED + timedelta(days=3))
+    debit = harness.debit("upi6")
+    assert debit.state == "CHARGED"
+    assert debit.tries == 1  # we never sent a second order while Juspay was retrying
+    assert len([r for r in harness.sandbox.state.requests if r["path"] == "/txns"]) == 1
+    [order] = harness.orders(debit.id)
+    assert order.checks >= 6  # it was seen failed-but-retrying several times, and waited
+    assert len(harness.ledger("upi6")) == 1
+
+
+def test_a_pdn_whose_answer_was_lost_is_checked_then_sent_again_under_the_same_reference(
+    harness_factory: Callable[..., Harness],
+) -> None:
+    harness = harness_factory(notification_flows="UPI:merchant", stale_claim_after="10m")
+    harness.add_mandate("upi7", payment_method_type="UPI")
+    harness.fault(kind="drop_before", endpoint="mandates", key="upi7")
+    harness.tick(T0)
+    harness.tick(PLANNED - LEAD)
+    debit = harness.debit("upi7")
+    assert debit.state == "NOTIFYING"
+    assert harness.sandbox.state.notifications == {}  # the PDN never reached Juspay
+    harness.run_until(PLANNED + timedelta(hours=2))
+    debit = harness.debit("upi7")
+    assert debit.state == "CHARGED"
+    [notification] = harness.sandbox.state.notifications.values()
+    [order] = harness.orders(debit.id)
+    assert order.notification_id == notification.object_reference_id
+    assert len(harness.ledger("upi7")) == 1
