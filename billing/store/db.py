@@ -7,16 +7,23 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 
 def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     """An engine tuned per backend: WAL and a busy timeout on SQLite, pre-ping on PostgreSQL."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        # One connection per checkout: SQLite files are shared between processes (worker, CLI,
-        # receiver), and WAL + busy_timeout lets them take turns instead of failing.
-        engine = create_engine(url, echo=echo, poolclass=NullPool)
+        # SQLite files are shared between processes (worker, CLI, receiver); WAL and
+        # busy_timeout let them take turns instead of failing. Connections are pooled: closing
+        # the last one checkpoints the WAL, which costs milliseconds per transaction.
+        in_memory = parsed.database in (None, "", ":memory:")
+        engine = create_engine(
+            url,
+            echo=echo,
+            poolclass=NullPool if in_memory else QueuePool,
+            **({} if in_memory else {"pool_size": pool_size, "max_overflow": pool_size}),
+        )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
