@@ -64,7 +64,7 @@ class Cluster:
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{name}.log").open("ab")
-        proc = subprocess.Popen(  # noqa: S603 - our own console script
+        proc = subprocess.Popen(
             [BILLING, *args],
             cwd=self.tmp,
             env=self.env,
@@ -173,7 +173,7 @@ def seed_due_debits(app: Container, sandbox: SandboxServer, count: int) -> list[
         )
     with app.sessions() as session, session.begin():
         pks = session.execute(select(Mandate.id)).scalars().all()
-        created = debit_store.insert_planned(
+        return debit_store.insert_planned(
             session,
             [
                 debit_store.NewDebit(
@@ -193,14 +193,9 @@ def seed_due_debits(app: Container, sandbox: SandboxServer, count: int) -> list[
             at=now,
             cause="presented by the e2e test",
         )
-    return created
 
 
 def debit_states(app: Container) -> dict[str, int]:
     with app.sessions() as session:
-        return {
-            state: count
-            for state, count in session.execute(
-                select(Debit.state, func.count()).group_by(Debit.state)
-            ).all()
-        }
+        rows = session.execute(select(Debit.state, func.count()).group_by(Debit.state)).all()
+    return {str(state): int(count) for state, count in rows}
