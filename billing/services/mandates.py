@@ -29,6 +29,7 @@ from billing.domain.mandate import (
     parse_terms,
     validate_plan_amount,
 )
+from billing.domain.ordering import held_at, should_apply
 from billing.domain.schedule import DebitCalendar, first_open_cycle
 from billing.services import NotFoundError, ServiceError
 from billing.store import debits as debit_store
@@ -84,15 +85,18 @@ def _identifier(fields: Mapping[str, object], name: str) -> str:
     return value
 
 
-def parse_mandate(fields: Mapping[str, object], *, tz: ZoneInfo) -> MandateInput:
+def parse_mandate(
+    fields: Mapping[str, object], *, tz: ZoneInfo, from_gateway: bool = False
+) -> MandateInput:
     """Validate one mandate from loosely typed fields; `InvalidField` names the first bad one.
 
     The plan amount (`amount`) of a FIXED mandate defaults to its max_amount (they must be
     equal); a VARIABLE mandate without one is registered but never scheduled.
+    `from_gateway=True` reads terms as Juspay sends them (`parse_terms`' lenient mode).
     """
     mandate_id = _identifier(fields, "mandate_id")
     customer_id = _identifier(fields, "customer_id")
-    terms = parse_terms(fields, tz=tz)
+    terms = parse_terms(fields, tz=tz, from_gateway=from_gateway)
     raw_amount = fields.get("amount")
     if raw_amount is None or (isinstance(raw_amount, str) and not raw_amount.strip()):
         plan = terms.max_amount if terms.amount_rule is AmountRule.FIXED else None
@@ -268,6 +272,7 @@ def import_mandates(
     dry_run: bool = False,
     batch_size: int = 2000,
     on_error: Callable[[RowError], None] = lambda _e: None,
+    from_gateway: bool = False,
 ) -> ImportReport:
     """Validate every row and upsert the good ones by mandate_id in ONE transaction.
 
@@ -293,7 +298,7 @@ def import_mandates(
                 importer.error(line, fields.field, fields.reason)
                 continue
             try:
-                item = parse_mandate(fields, tz=calendar.tz)
+                item = parse_mandate(fields, tz=calendar.tz, from_gateway=from_gateway)
             except InvalidField as exc:
                 importer.error(line, exc.field, exc.reason)
                 continue
@@ -344,17 +349,20 @@ def apply_status(
 
     Final statuses are never left. A non-final status dated before the one we hold is stale
     and ignored (webhooks arrive out of order); a final one is applied whenever it comes,
-    since ending a mandate is never a step back. Ending a mandate skips its open debits;
-    becoming ACTIVE again resumes planning from the next open cycle.
+    since ending a mandate is never a step back (`domain.ordering`). A repeated status moves
+    nothing but its time, so an older event arriving after it stays stale. Ending a mandate
+    skips its open debits; becoming ACTIVE again resumes planning from the next open cycle.
     """
     current = MandateStatus(mandate.status)
-    if current == target or not can_transition_mandate(current, target):
+    if current == target:
+        mandate.status_at = held_at(mandate.status_at, event_at)
         return False
-    stale = event_at is not None and mandate.status_at is not None and event_at < mandate.status_at
-    if stale and target not in FINAL_MANDATE_STATUSES:
+    if not can_transition_mandate(current, target) or not should_apply(
+        current, mandate.status_at, target, event_at, final=FINAL_MANDATE_STATUSES
+    ):
         return False
     mandate.status = target.value
-    mandate.status_at = max(filter(None, (event_at or now, mandate.status_at)))
+    mandate.status_at = held_at(mandate.status_at, event_at or now)
     mandate.updated_at = now
     if target is MandateStatus.ACTIVE:
         mandate.next_cycle, mandate.next_cycle_at = planning_cursor(

@@ -1,0 +1,71 @@
+"""Card data never reaches the database from a webhook (SPEC §13). *(interpretation)*
+
+Juspay's documents show no card number or CVV in any event (EC orders carry `card` as
+"FILTERED" or last four digits; payout events are our interpretation, see the sandbox). We do
+not rely on that: before an event is stored, every value under a card-number key is masked to
+its last four digits, every value under a CVV key is dropped, and any other string or number of
+13-19 digits that passes the Luhn check is masked too, except under keys ending in "id" (our
+order ids and Juspay's references must survive). A body with nothing to redact is stored
+byte for byte; one with something redacted is stored re-serialised.
+"""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "[REDACTED]"
+CARD_NUMBER_KEYS = frozenset({"cardnumber", "cardno", "pan", "primaryaccountnumber"})
+CVV_KEYS = frozenset({"cvv", "cvv2", "cvc", "cvc2", "cardsecuritycode", "securitycode", "cardcvv"})
+_SEPARATORS = re.compile(r"[\s-]")
+
+
+def redact(value: object) -> tuple[object, bool]:
+    """A copy of a decoded JSON value with card data masked, and whether anything was."""
+    if isinstance(value, dict):
+        changed = False
+        result: dict[str, object] = {}
+        for key, item in value.items():
+            new, did = _redact_item(str(key), item)
+            result[key] = new
+            changed = changed or did
+        return result, changed
+    if isinstance(value, list):
+        pairs = [redact(item) for item in value]
+        return [new for new, _ in pairs], any(did for _, did in pairs)
+    return value, False
+
+
+def _redact_item(key: str, item: object) -> tuple[object, bool]:
+    name = re.sub(r"[^a-z0-9]", "", key.lower())
+    empty = item is None or item == ""
+    if name in CVV_KEYS and not empty:
+        return REDACTED, True
+    if name in CARD_NUMBER_KEYS and not empty and not isinstance(item, dict | list):
+        return mask(item), True
+    if not name.endswith("id") and looks_like_card_number(item):
+        return mask(item), True
+    return redact(item)
+
+
+def looks_like_card_number(value: object) -> bool:
+    """13-19 digits (spaces and dashes allowed) that pass the Luhn check."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    digits = _SEPARATORS.sub("", str(value)) if isinstance(value, str) else str(value)
+    if not (13 <= len(digits) <= 19 and digits.isascii() and digits.isdigit()):
+        return False
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        number = int(char)
+        if index % 2:
+            number = number * 2 - 9 if number > 4 else number * 2
+        total += number
+    return total % 10 == 0
+
+
+def mask(value: object) -> str:
+    """Last four digits shown, the rest as X (SPEC §13); nothing shown for fewer digits."""
+    digits = "".join(c for c in str(value) if c.isascii() and c.isdigit())
+    if len(digits) < 8:
+        return REDACTED
+    return "X" * (len(digits) - 4) + digits[-4:]
