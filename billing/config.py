@@ -185,6 +185,8 @@ class Settings(BaseSettings):
     # How often beat selects due work, and how often it looks for stale claims.
     beat_dispatch_every: Duration = timedelta(seconds=15)
     beat_reclaim_every: Duration = timedelta(minutes=1)
+    # How often beat selects due payout attempts and status reads (and reclaims stale attempts).
+    beat_payouts_every: Duration = timedelta(seconds=30)
     payout_max_attempts: int = Field(default=3, ge=1, le=20)
     card_data_key: SecretStr | None = None
     cvv_provider: str | None = None

@@ -18,7 +18,9 @@ from billing.cli.debits import debits
 from billing.cli.demo import demo
 from billing.cli.mandates import mandates, schedule
 from billing.cli.ops import sandbox, status
+from billing.cli.payouts import payouts
 from billing.cli.run import beat, tick, worker
+from billing.cli.webhooks import webhooks
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -38,12 +40,14 @@ cli.add_command(db)
 cli.add_command(mandates)
 cli.add_command(schedule)
 cli.add_command(debits)
+cli.add_command(payouts)
 cli.add_command(tick)
 cli.add_command(worker)
 cli.add_command(beat)
 cli.add_command(sandbox)
 cli.add_command(status)
 cli.add_command(demo)
+cli.add_command(webhooks)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,7 @@ import click
 from billing.cli.common import container, echo_json
 from billing.cli.mandates import parse_now
 from billing.services.tick import run_tick
+from billing.services.webhook_events import process_pending
 
 
 @click.command()
@@ -19,12 +20,17 @@ def tick(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
     now = parse_now(now_text)
     if now is not None:
         c.clock = lambda: now
+    now_ = c.clock()
     report = run_tick(
         c.sessions,
         debits=c.debits(),
         orders=c.orders(),
         notifications=c.notifications(),
-        now=c.clock(),
+        now=now_,
+        also={
+            "payouts": c.payouts().run_due,
+            "webhook events": lambda: process_pending(c.sessions, c.webhook_events(), now=now_),
+        },
     )
     at = c.clock()
     steps = dict(sorted(report.steps.items()))
@@ -37,6 +43,7 @@ def tick(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
                 "reclaimed": report.reclaimed,
                 "rounds": report.rounds,
                 "steps": steps,
+                "extra": report.extra,
             }
         )
         return
@@ -46,6 +53,8 @@ def tick(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
     )
     for step, count in steps.items():
         click.echo(f"  {count:>6}  {step}")
+    for name, count in report.extra.items():
+        click.echo(f"  {count:>6}  {name} steps")
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

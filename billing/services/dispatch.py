@@ -44,7 +44,7 @@ def _not_leased(column: InstrumentedAttribute[Any], now: datetime, lease: timede
     return or_(column.is_(None), column < now - lease)
 
 
-def _claim_ids(
+def claim_ids(
     session: Session,
     id_column: InstrumentedAttribute[Any],
     model: Any,
@@ -55,6 +55,8 @@ def _claim_ids(
     limit: int,
     lease: timedelta,
 ) -> list[Any]:
+    """Up to `limit` ids matching `where` that no one holds, leased to the caller in its own
+    transaction (`dispatched_at = now`; rows locked elsewhere are skipped on PostgreSQL)."""
     statement = (
         select(id_column)
         .where(*where, _not_leased(model.dispatched_at, now, lease))
@@ -83,7 +85,7 @@ def claim_due_work(
 ) -> DueWork:
     """Everything due at `now`, up to `limit` of each kind, leased to the caller."""
     with sessions() as session, session.begin():
-        executions = _claim_ids(
+        executions = claim_ids(
             session,
             Debit.id,
             Debit,
@@ -100,7 +102,7 @@ def claim_due_work(
             limit=limit,
             lease=lease,
         )
-        notifications = _claim_ids(
+        notifications = claim_ids(
             session,
             Debit.id,
             Debit,
@@ -114,7 +116,7 @@ def claim_due_work(
             limit=limit,
             lease=lease,
         )
-        order_checks = _claim_ids(
+        order_checks = claim_ids(
             session,
             Order.order_id,
             Order,
@@ -124,7 +126,7 @@ def claim_due_work(
             limit=limit,
             lease=lease,
         )
-        notification_checks = _claim_ids(
+        notification_checks = claim_ids(
             session,
             Notification.reference,
             Notification,

@@ -219,7 +219,12 @@ class WebhookEvent(Base):
     state: Mapped[str] = mapped_column(String(10))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(255))
+    # What processing did ("mandate m1 ACTIVE", "ignored: unknown debit order"), for support.
+    outcome: Mapped[str | None] = mapped_column(String(255))
+    # Set when processing was enqueued (receiver, sweeper): the sweeper's lease.
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set while a worker processes the event: a redelivered task does not process it twice.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -237,7 +242,11 @@ class PayoutOrder(Base):
     amount: Mapped[Decimal | None] = mapped_column(Money)
     status: Mapped[str] = mapped_column(String(24))
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Polling of an open order (in progress, or an attempt's result to read); swept by beat.
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -258,18 +267,28 @@ class Fulfillment(Base):
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_message: Mapped[str | None] = mapped_column(String(255))
     is_retriable: Mapped[bool | None] = mapped_column(Boolean)
+    # Transactions the fulfillment had per the latest webhook: only ever appended, so a count
+    # orders events of the same second (domain.payout.is_stale).
+    txn_count: Mapped[int | None] = mapped_column(Integer)
     # The encrypted card (a compact JWE under BILLING_CARD_DATA_KEY), and what may be shown.
     card_ciphertext: Mapped[str | None] = mapped_column(Text)
+    card_kind: Mapped[str | None] = mapped_column(String(8))  # NUMBER or TOKEN
     card_last4: Mapped[str | None] = mapped_column(String(4))
     sender_ciphertext: Mapped[str | None] = mapped_column(Text)
-    # One of IDLE, DUE, IN_FLIGHT, WAITING (ACK, settling), DONE, STOPPED.
+    # The rail wants cardSecurityCode: asked of the CVV provider at attempt time, never stored.
+    needs_cvv: Mapped[bool] = mapped_column(Boolean, default=False)
+    # One of IDLE, DUE, IN_FLIGHT, WAITING (ACK, settling), DONE, STOPPED, HALTED (401).
     attempt_state: Mapped[str] = mapped_column(String(10))
     attempts_made: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # BILLING_PAYOUT_MAX_ATTEMPTS when the order was (last) tracked.
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     stop_reason: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "attempt_state", "next_attempt_at"),)
 
 
 class PayoutAttempt(Base):
@@ -280,12 +299,19 @@ class PayoutAttempt(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     fulfillment_pk: Mapped[int] = mapped_column(ForeignKey("fulfillments.id"))
     number: Mapped[int] = mapped_column(Integer)
-    # One of SENDING, ACK, REJECTED, UNKNOWN, NOT_MADE.
+    # One of SENDING, ACK, REJECTED, UNKNOWN, UNSENT, NOT_MADE (domain.payout.AttemptAnswer).
     state: Mapped[str] = mapped_column(String(10))
+    # Whether it used up one of the fulfillment's attempts (UNSENT, NOT_MADE and 401 do not).
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(String(255))
-    outcome: Mapped[str | None] = mapped_column(String(24))  # what followed: SUCCESS / FAILURE
+    # What followed: SUCCESS / FAILURE / NOT_LANDED.
+    outcome: Mapped[str | None] = mapped_column(String(24))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("fulfillment_pk", "number"),)
+    __table_args__ = (
+        UniqueConstraint("fulfillment_pk", "number"),
+        Index(None, "state", "created_at"),
+    )

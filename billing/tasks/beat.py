@@ -15,7 +15,8 @@ log = logging.getLogger("billing.tasks")
 BATCH = 10  # ids per message: fewer messages in a surge, little lost if a worker dies
 
 
-def _fan_out(task_name: str, ids: Sequence[object]) -> int:
+def fan_out(task_name: str, ids: Sequence[object]) -> int:
+    """Send `ids` to `task_name`, BATCH ids per message; returns how many ids were sent."""
     for start in range(0, len(ids), BATCH):
         app.send_task(task_name, args=[list(ids[start : start + BATCH])])
     return len(ids)
@@ -27,10 +28,10 @@ def dispatch() -> None:
     # Committed before anything is sent: a task never sees a lease that is not there yet.
     work = claim_due_work(c.sessions, now=c.clock(), lease=c.settings.dispatch_lease)
     sent = {
-        "executions": _fan_out("billing.debits.execute", work.executions),
-        "pdns": _fan_out("billing.notifications.send", work.notifications),
-        "order checks": _fan_out("billing.orders.check", work.order_checks),
-        "pdn checks": _fan_out("billing.notifications.check", work.notification_checks),
+        "executions": fan_out("billing.debits.execute", work.executions),
+        "pdns": fan_out("billing.notifications.send", work.notifications),
+        "order checks": fan_out("billing.orders.check", work.order_checks),
+        "pdn checks": fan_out("billing.notifications.check", work.notification_checks),
     }
     log.info("dispatched %s", sent)
 

@@ -39,6 +39,9 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "dispatch-due-work": {"task": "billing.beat.dispatch", "schedule": timedelta(seconds=15)},
     "reclaim-stale-claims": {"task": "billing.beat.reclaim", "schedule": timedelta(minutes=1)},
     "expire-mandates": {"task": "billing.beat.expire", "schedule": timedelta(hours=1)},
+    "sweep-webhook-events": {"task": "billing.beat.webhooks", "schedule": timedelta(minutes=1)},
+    # due payout attempts and payout status reads (tasks/payouts.py)
+    "dispatch-payouts": {"task": "billing.beat.payouts", "schedule": timedelta(seconds=30)},
 }
 
 
@@ -46,6 +49,7 @@ def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     schedule = {name: dict(entry) for name, entry in BEAT_SCHEDULE.items()}
     schedule["dispatch-due-work"]["schedule"] = settings.beat_dispatch_every
     schedule["reclaim-stale-claims"]["schedule"] = settings.beat_reclaim_every
+    schedule["dispatch-payouts"]["schedule"] = settings.beat_payouts_every
     return schedule
 
 
@@ -77,7 +81,15 @@ def configure(app: Celery, settings: Settings) -> None:
     )
 
 
-app = Celery("billing", include=["billing.tasks.debits", "billing.tasks.beat"])
+app = Celery(
+    "billing",
+    include=[
+        "billing.tasks.debits",
+        "billing.tasks.beat",
+        "billing.tasks.webhooks",
+        "billing.tasks.payouts",
+    ],
+)
 configure(app, load_settings())
 
 _container: Container | None = None

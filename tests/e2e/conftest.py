@@ -41,6 +41,8 @@ class Cluster:
     sandbox: SandboxServer
     tmp: Path
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Settings a test adds or overrides for every process it starts from now on.
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -60,6 +62,7 @@ class Cluster:
                 "BILLING_BEAT_RECLAIM_EVERY": "2s",
             }
         )
+        env.update(self.extra_env)
         return env
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
@@ -76,12 +79,14 @@ class Cluster:
         return proc
 
     def start_worker(self, name: str = "worker", concurrency: int = 2) -> None:
+        log = self.tmp / f"{name}.log"
+        seen = log.read_bytes().count(b"ready.") if log.exists() else 0  # earlier runs' lines
         self.start(
             name, "worker", "--concurrency", str(concurrency), "--pool", "prefork",
             "--hostname", f"{name}@%h", "--loglevel", "INFO",
         )  # fmt: skip
         deadline = time.monotonic() + 60
-        while b"ready." not in (self.tmp / f"{name}.log").read_bytes():
+        while log.read_bytes().count(b"ready.") <= seen:
             if time.monotonic() > deadline or self.procs[name].poll() is not None:
                 pytest.fail(f"{name} did not start:\n{self.log(name)[-3000:]}")
             time.sleep(0.1)

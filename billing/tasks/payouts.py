@@ -1,0 +1,46 @@
+"""Payout tasks: beat's selection and the per-item tasks. Each per-item task claims its row
+first (services/payout_attempts.py), so redelivery or two workers never make two attempts."""
+
+from __future__ import annotations
+
+import logging
+
+from billing.services.payouts import claim_due_payouts
+from billing.tasks.beat import fan_out
+from billing.tasks.worker import app, container
+
+log = logging.getLogger("billing.tasks")
+
+
+@app.task(name="billing.beat.payouts", acks_late=True, reject_on_worker_lost=True)
+def select_due() -> None:
+    c = container()
+    payouts = c.payouts()
+    reclaimed = payouts.attempts.reclaim_stale()
+    # Leased and committed before anything is sent: a task never sees a lease not there yet.
+    work = claim_due_payouts(
+        c.sessions,
+        now=c.clock(),
+        lease=c.settings.dispatch_lease,
+        attempts=payouts.policy.attempts_disabled is None,
+    )
+    sent = {
+        "attempts": fan_out("billing.payouts.attempt", work.attempts),
+        "refreshes": fan_out("billing.payouts.refresh", work.refreshes),
+        "reclaimed": reclaimed,
+    }
+    log.info("payouts dispatched %s", sent)
+
+
+@app.task(name="billing.payouts.attempt", acks_late=True, reject_on_worker_lost=True)
+def attempt(fulfillment_ids: list[str]) -> None:
+    payouts = container().payouts()
+    for fulfillment_id in fulfillment_ids:
+        log.info("payout %s: %s", fulfillment_id, payouts.attempt(str(fulfillment_id)))
+
+
+@app.task(name="billing.payouts.refresh", acks_late=True, reject_on_worker_lost=True)
+def refresh(order_ids: list[str]) -> None:
+    payouts = container().payouts()
+    for order_id in order_ids:
+        log.info("payout order %s: %s", order_id, payouts.refresh(str(order_id)))
