@@ -35,14 +35,14 @@ def parse_amount(value: object, *, field: str = "amount", allow_zero: bool = Fal
         raise InvalidField(field, f"expected an amount, got {type(value).__name__}")
     if not number.is_finite():
         raise InvalidField(field, f"not a finite number: {value!r}")
+    if abs(number) > MAX_AMOUNT:  # before quantize, which fails on huge exponents
+        raise InvalidField(field, f"too large: {value!r}")
     if number != number.quantize(CENT, rounding=ROUND_HALF_EVEN):
         raise InvalidField(field, f"more than 2 decimals: {value!r}")
     if number < 0:
         raise InvalidField(field, f"must not be negative: {value!r}")
     if number == 0 and not allow_zero:
         raise InvalidField(field, "must be greater than 0")
-    if number > MAX_AMOUNT:
-        raise InvalidField(field, f"too large: {value!r}")
     return number.quantize(CENT)
 
 

@@ -58,3 +58,9 @@ def test_bad_amounts_name_the_field(value: object, reason: str) -> None:
 
 def test_zero_is_allowed_where_asked() -> None:
     assert parse_amount("0", allow_zero=True) == Decimal("0.00")
+
+
+@pytest.mark.parametrize("value", ["1e30", 10**30, "-1e30", "9999999999999.99"])
+def test_huge_amounts_are_refused_with_a_named_error_not_a_decimal_crash(value: object) -> None:
+    with pytest.raises(InvalidField, match="amount: too large"):
+        parse_amount(value)
