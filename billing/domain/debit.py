@@ -66,8 +66,10 @@ DEBIT_TRANSITIONS: Mapping[DebitState, frozenset[DebitState]] = MappingProxyType
             {_D.EXECUTING, _D.CHARGED, _D.PENDING, _D.RETRY_SCHEDULED, _D.FAILED, _D.MANUAL_REVIEW}
         ),
         # NOTIFYING: merchant flow, the next try is on another date and needs its own PDN.
+        # CHARGED: the order reported failed was charged after all (a late ORDER_SUCCEEDED,
+        # a corrected status): the money arrived, so the cycle is paid and no retry is sent.
         _D.RETRY_SCHEDULED: frozenset(
-            {_D.EXECUTING, _D.NOTIFYING, _D.FAILED, _D.SKIPPED, _D.CANCELLED}
+            {_D.EXECUTING, _D.NOTIFYING, _D.FAILED, _D.SKIPPED, _D.CANCELLED, _D.CHARGED}
         ),
         **{state: frozenset[DebitState]() for state in FINAL_DEBIT_STATES},
     }

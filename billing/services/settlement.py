@@ -117,7 +117,9 @@ class Settlement:
                 return self._late_order(session, debit, order, state, outcome, now)
             if state not in AWAITING_OUTCOME:
                 order.next_check_at = None
-                return f"already {state}"
+                if outcome is not Outcome.CHARGED or state is _D.CHARGED:
+                    return f"already {state}"
+                return self._charged_after_all(session, debit, order, state, now, cause)
             if (
                 evidence is not None
                 and evidence.mandate_retry_pending
@@ -233,6 +235,38 @@ class Settlement:
             state,
             now,
             f"earlier order {order.order_id} (try {order.try_number}) charged late",
+        )
+
+    def _charged_after_all(
+        self,
+        session: Session,
+        debit: Debit,
+        order: Order,
+        state: DebitState,
+        now: datetime,
+        cause: str,
+    ) -> str:
+        """The current order charged after its debit had moved on: never let it pass.
+
+        A retry waiting to be sent is cancelled by settling the debit CHARGED (the money
+        arrived); a debit already final (FAILED, SKIPPED, CANCELLED) is flagged for review.
+        """
+        order.state = "SETTLED"
+        order.settled_at = now
+        if state is _D.RETRY_SCHEDULED:
+            store.move(
+                session,
+                debit.id,
+                expected=state,
+                target=_D.CHARGED,
+                at=now,
+                cause=f"{cause}: the order reported failed was charged; no retry",
+                order_id=order.order_id,
+                values={"due_at": None, "dispatched_at": None},
+            )
+            return str(_D.CHARGED)
+        return self._to_review(
+            session, debit, order, state, now, f"order {order.order_id} charged while {state}"
         )
 
     def _to_review(

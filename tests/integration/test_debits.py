@@ -306,3 +306,38 @@ def test_a_pdn_whose_answer_was_lost_is_checked_then_sent_again_under_the_same_r
     [order] = harness.orders(debit.id)
     assert order.notification_id == notification.object_reference_id
     assert len(harness.ledger("upi7")) == 1
+
+
+def test_an_order_charged_after_its_failure_was_reported_is_not_charged_again(
+    harness: Harness,
+) -> None:
+    harness.add_mandate("card11", rule_type="AFTER")
+    harness.fault(kind="fail", endpoint="txns", key="card11", error_code="51")
+    harness.run_until(PLANNED + timedelta(minutes=5))
+    debit = harness.debit("card11")
+    assert debit.state == "RETRY_SCHEDULED"
+    [order] = harness.orders(debit.id)
+    late = {"order_id": order.order_id, "status": "CHARGED", "status_id": 21, "amount": "399.00"}
+    result = harness.app.debits().settle_from_status(
+        order.order_id, parse_order(late), source="webhook"
+    )
+    assert result == "CHARGED"
+    harness.run_until(PLANNED + timedelta(days=4))
+    debit = harness.debit("card11")
+    assert debit.state == "CHARGED"
+    assert len(harness.orders(debit.id)) == 1  # the retry was never sent
+
+
+def test_a_charge_reported_after_a_hard_failure_is_flagged_for_review(harness: Harness) -> None:
+    harness.add_mandate("card12")
+    harness.fault(kind="fail", endpoint="txns", key="card12", error_code="14")
+    harness.run_until(PLANNED + timedelta(minutes=5))
+    debit = harness.debit("card12")
+    assert debit.state == "FAILED"
+    [order] = harness.orders(debit.id)
+    late = {"order_id": order.order_id, "status": "CHARGED", "status_id": 21, "amount": "399.00"}
+    result = harness.app.debits().settle_from_status(
+        order.order_id, parse_order(late), source="webhook"
+    )
+    assert result == "flagged (FAILED)"
+    assert harness.history(debit.id)[-1][2].startswith("needs review: order")
