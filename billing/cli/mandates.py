@@ -352,3 +352,29 @@ def revoke(ctx: click.Context, mandate_id: str, yes: bool) -> None:
     c = container(ctx)
     status = actions.revoke(c.sessions, c.gateway, mandate_id, now=c.clock(), calendar=c.calendar)
     click.echo(f"mandate {mandate_id}: status {status}")
+
+
+@mandates.command()
+@click.argument("mandate_id", required=False)
+@click.option("--customer", "customer_id", help="Sync every mandate of this customer.")
+@click.pass_context
+def sync(ctx: click.Context, mandate_id: str | None, customer_id: str | None) -> None:
+    """Refresh one mandate (or a customer's) from Juspay: terms and status."""
+    if (mandate_id is None) == (customer_id is None):
+        raise click.UsageError("give a MANDATE_ID or --customer, not both")
+    c = container(ctx)
+    report = actions.sync(
+        c.sessions,
+        c.gateway,
+        mandate_id=mandate_id,
+        customer_id=customer_id if mandate_id is None else None,
+        now=c.clock(),
+        calendar=c.calendar,
+        on_error=lambda problem: click.echo(f"{problem.field}: {problem.reason}", err=True),
+    )
+    click.echo(
+        f"synced {report.rows} mandates: {report.created} new, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.bad} refused"
+    )
+    if report.bad:
+        raise JobError("")

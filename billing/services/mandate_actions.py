@@ -1,4 +1,4 @@
-"""Merchant actions on a mandate that go through Juspay: pause, resume, revoke (SPEC §2).
+"""Merchant actions on a mandate that go through Juspay: pause, resume, revoke, sync (SPEC §2).
 
 Juspay is asked first; the registry records what Juspay answers (its status), not what was
 asked, so a refused or scheduled action never shows as done. None of these calls moves money,
@@ -7,17 +7,21 @@ so a timeout is reported to the merchant to retry rather than reconciled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.domain.mandate import MandateStatus
 from billing.domain.schedule import DebitCalendar
 from billing.gateway import GatewayError, MandateInfo
 from billing.services import ServiceError
-from billing.services.mandates import apply_status, require
+from billing.services.mandates import ImportReport, RowError, apply_status, import_mandates, require
 from billing.services.ports import MandateGateway
 from billing.store import mandates as store
+from billing.store.models import Mandate
 
 
 def _customer(sessions: sessionmaker[Session], mandate_id: str) -> str:
@@ -103,3 +107,72 @@ def revoke(
     except GatewayError as exc:
         raise ServiceError(f"revoke of mandate {mandate_id} failed: {exc}") from exc
     return _record(sessions, mandate_id, "revoke", info, now=now, calendar=calendar)
+
+
+def _fields(info: MandateInfo, customer_id: str, plan: Decimal | None) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "mandate_id": info.mandate_id,
+        "customer_id": info.customer_id or customer_id,
+        "frequency": info.frequency,
+        "rule_type": info.rule_type,
+        "rule_value": info.rule_value,
+        "amount_rule": info.amount_rule,
+        "max_amount": info.max_amount,
+        "currency": info.currency,
+        "start_date": info.start_date,
+        "end_date": info.end_date,
+        "payment_method_type": info.payment_method_type,
+        "status": info.status,
+    }
+    if plan is not None:
+        fields["amount"] = plan  # a sync refreshes Juspay's terms, never the merchant's amount
+    return {k: v for k, v in fields.items() if v not in (None, "")}
+
+
+def sync(
+    sessions: sessionmaker[Session],
+    gateway: MandateGateway,
+    *,
+    mandate_id: str | None = None,
+    customer_id: str | None = None,
+    now: datetime,
+    calendar: DebitCalendar,
+    on_error: Callable[[RowError], None] = lambda _e: None,
+) -> ImportReport:
+    """Refresh one mandate (`check_status`) or all of a customer's from Juspay.
+
+    Terms are read as Juspay sends them (lenient: a missing rule comes from the start date)
+    and go through the same upsert as an import: changes recorded, final states kept, the
+    merchant's plan amount untouched.
+    """
+    if (mandate_id is None) == (customer_id is None):
+        raise ServiceError("sync needs a mandate id or a customer id, not both")
+    try:
+        if mandate_id is not None:
+            customer = customer_id or _customer(sessions, mandate_id)
+            infos = [gateway.mandate_status(mandate_id, customer_id=customer)]
+        else:
+            assert customer_id is not None  # checked above
+            customer = customer_id
+            infos = gateway.customer_mandates(customer_id)
+    except GatewayError as exc:
+        raise ServiceError(f"sync from Juspay failed: {exc}") from exc
+    with sessions() as session:
+        plans = {
+            m.mandate_id: m.plan_amount
+            for m in session.scalars(
+                select(Mandate).where(Mandate.mandate_id.in_([i.mandate_id for i in infos]))
+            )
+        }
+    rows = [
+        (n, _fields(info, customer, plans.get(info.mandate_id))) for n, info in enumerate(infos, 1)
+    ]
+    return import_mandates(
+        sessions,
+        rows,
+        now=now,
+        calendar=calendar,
+        source="sync",
+        from_gateway=True,
+        on_error=on_error,
+    )

@@ -77,3 +77,38 @@ def test_a_debit_not_sent_is_cancelled_locally_and_an_in_flight_one_is_refused(
             late.id,
             now=PLANNED - timedelta(minutes=10),
         )
+
+
+def test_sync_registers_a_customers_mandates_and_keeps_the_merchants_plan_amount(
+    harness: Harness,
+) -> None:
+    app = harness.app
+    harness.at(T0)
+    for mandate_id, rule in (("s1", {"rule_type": "ON", "rule_value": 5}), ("s2", {})):
+        harness.sandbox.state.seed_mandate(
+            mandate_id=mandate_id,
+            customer_id="cst_s",
+            status="ACTIVE",
+            max_amount="500",
+            amount_rule="VARIABLE",
+            payment_method_type="UPI",
+            frequency="MONTHLY",
+            start_date=int(T0.timestamp()),
+            **rule,
+        )
+    report = actions.sync(
+        app.sessions, app.gateway, customer_id="cst_s", now=T0, calendar=app.calendar
+    )
+    assert (report.created, report.bad) == (2, 0)
+    with app.sessions() as session:
+        s2 = registry.require(session, "s2")
+        assert (s2.rule_type, s2.rule_value) == ("ON", 2)  # no rule sent: the start date's day
+        assert s2.plan_amount is None  # VARIABLE: unscheduled until the merchant sets one
+    registry.set_plan_amount(app.sessions, "s1", "250", now=T0, calendar=app.calendar)
+    harness.sandbox.state.mandates["s1"].status = "PAUSED"
+    report = actions.sync(app.sessions, app.gateway, mandate_id="s1", now=T0, calendar=app.calendar)
+    assert report.updated == 1
+    with app.sessions() as session:
+        s1 = registry.require(session, "s1")
+    assert s1.status == "PAUSED"
+    assert str(s1.plan_amount) == "250.00"
