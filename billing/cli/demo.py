@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import csv
 import logging
+import secrets
 import shutil
+import socket
+import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import uvicorn
 from sqlalchemy import func, select
 
 from billing.bootstrap import Container, build
@@ -27,8 +32,10 @@ from billing.config import load_settings
 from billing.services.mandate_files import MANDATE_FIELDS, read_rows
 from billing.services.mandates import import_mandates
 from billing.services.tick import run_tick
+from billing.services.webhook_events import process_pending
 from billing.store import migrate
-from billing.store.models import Debit, DebitHistory, Mandate, Order
+from billing.store.models import Debit, DebitHistory, Mandate, Order, WebhookEvent
+from billing.webhooks.app import app_for
 
 API_KEY = "demo_api_key"
 MERCHANT_ID = "demo_merchant"
@@ -218,6 +225,8 @@ def demo(days: int, workdir: Path, quiet: bool) -> None:
         url = f"sqlite:///{workdir / 'billing.db'}"
         migrate.upgrade(url)
         settings = load_settings(
+            webhook_username="demo-hooks",
+            webhook_password=secrets.token_urlsafe(16),
             database_url=url,
             broker_url=f"sqla+sqlite:///{workdir / 'broker.db'}",
             juspay_base_url=sandbox.url,
@@ -226,10 +235,47 @@ def demo(days: int, workdir: Path, quiet: bool) -> None:
             juspay_read_timeout=timedelta(seconds=1),
         )
         app = build(settings, clock=clock)
+        receiver = _serve_receiver(app)
+        assert settings.webhook_password is not None
+        sandbox.state.webhooks.configure(
+            url=f"{receiver.url}/webhooks/juspay",
+            username=settings.webhook_username,
+            password=settings.webhook_password.get_secret_value(),
+        )
         try:
             _run(app, sandbox, clock, workdir, days, quiet)
         finally:
+            receiver.stop()
             app.close()
+
+
+class _Receiver:
+    """The webhook receiver on a thread; events are processed by the scheduling passes."""
+
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, url: str) -> None:
+        self.server, self.thread, self.url = server, thread, url
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def _serve_receiver(app: Container) -> _Receiver:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    asgi = app_for(app, lambda _event_pk: None)  # processed by process_pending in each pass
+    server = uvicorn.Server(
+        uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise click.ClickException("the webhook receiver did not start")
+        time.sleep(0.02)
+    return _Receiver(server, thread, f"http://127.0.0.1:{port}")
 
 
 def _run(
@@ -257,17 +303,21 @@ def _run(
     end = clock.now + timedelta(days=days)
     revoke_at = clock.now + timedelta(days=days // 2)
     services = (app.debits(), app.orders(), app.notifications())
+    events = app.webhook_events()
     day_shown = clock.now.date()
     passes = 0
     while clock.now < end:
         if clock.now >= revoke_at and sandbox.state.mandates["wk02"].status == "ACTIVE":
-            sandbox.state.mandates["wk02"].status = "REVOKED"  # the customer revokes in the app
+            # The customer revokes it in their UPI app: Juspay sends MANDATE_REVOKED.
+            sandbox.state.mandates["wk02"].status = "REVOKED"
+            sandbox.state.emit_mandate(sandbox.state.mandates["wk02"], "MANDATE_REVOKED")
         run_tick(
             app.sessions,
             debits=services[0],
             orders=services[1],
             notifications=services[2],
             now=clock.now,
+            also={"webhooks": lambda: process_pending(app.sessions, events, now=clock.now)},
         )
         passes += 1
         nxt = _next_due(app, clock.now)
@@ -304,6 +354,11 @@ def _summary(app: Container, sandbox: Any, passes: int) -> None:
         )
         revoked = session.scalars(select(Mandate.mandate_id).where(Mandate.status == "REVOKED"))
         revoked_ids = ", ".join(revoked) or "none"
+        hooks = dict(
+            session.execute(
+                select(WebhookEvent.state, func.count()).group_by(WebhookEvent.state)
+            ).all()
+        )
     ledger = sandbox.state.charges()
     ledger_total = sum((Decimal(str(c["amount"])) for c in ledger), Decimal(0))
     per_order = Counter(c["order_id"] for c in ledger)
@@ -315,7 +370,10 @@ def _summary(app: Container, sandbox: Any, passes: int) -> None:
     click.echo(f"  unscheduled mandates:   {unscheduled} (VARIABLE without a plan amount)")
     click.echo(f"  charged after a retry:  {retried} (soft declines, failed pre-debit notices)")
     click.echo(f"  reconciled by status:   {reconciled} (timeouts, dropped connections)")
-    click.echo(f"  mandates revoked:       {revoked_ids} (learnt from a declined debit)")
+    click.echo(f"  mandates revoked:       {revoked_ids} (the customer revoked it in the app)")
+    click.echo(
+        "  webhooks received:      " + ", ".join(f"{k} {v}" for k, v in sorted(hooks.items()))
+    )
     click.echo(f"  billing charged:        {counts['CHARGED']} debits, {charged_total} INR")
     click.echo(f"  sandbox ledger:         {len(ledger)} charges, {ledger_total} INR")
     same = counts["CHARGED"] == len(ledger) and Decimal(str(charged_total)) == ledger_total
