@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from billing.cli.common import JobError, container, echo_json
 from billing.gateway import AuthenticationFailed, GatewayError, OrderNotFound
+from billing.services.payouts import payout_halt
 from billing.store import migrate
 from billing.store.debits import counts_by_state
 
@@ -75,7 +76,14 @@ def _check_database(ctx: click.Context) -> dict[str, Any]:
         return {"ok": False, "error": str(exc).splitlines()[0]}
     with c.sessions() as session:
         counts = counts_by_state(session) if current == head else {}
-    return {"ok": current == head, "revision": current, "head": head, "debits": counts}
+    halt = payout_halt(c.sessions) if current == head else None
+    return {
+        "ok": current == head and halt is None,
+        "revision": current,
+        "head": head,
+        "debits": counts,
+        **({"error": f"payout attempts halted {halt}"} if halt else {}),
+    }
 
 
 def _check_broker(ctx: click.Context) -> dict[str, Any]:
@@ -109,7 +117,10 @@ def _check_gateway(ctx: click.Context) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Health of the database, broker and gateway, and the debits by state. Exit 1 if unhealthy."""
+    """Health of the database, broker and gateway, and the debits by state. Exit 1 if unhealthy.
+
+    Payout attempts halted by a 401 from the Attempt API count as unhealthy (a configuration
+    error: fix the key, then `billing payouts resume`)."""
     report = {
         "database": _check_database(ctx),
         "broker": _check_broker(ctx),

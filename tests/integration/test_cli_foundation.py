@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from billing.store.models import Fulfillment, PayoutOrder
 
 _SCRIPT = Path(sys.executable).with_name("billing")
 # The installed console script, as a user runs it; `python -m billing` if it is not installed.
@@ -83,3 +90,37 @@ def test_the_demo_runs_the_whole_system_and_the_books_agree(tmp_path: Path) -> N
     assert "charged exactly once:   yes" in result.stdout
     assert "reconciled by status:   2" in result.stdout
     assert (tmp_path / ".demo" / "billing.db").exists()
+
+
+def test_status_reports_the_database_and_a_payout_halt_as_unhealthy(tmp_path: Path) -> None:
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    report = json.loads(run("status", "--json", cwd=tmp_path).stdout)
+    assert report["database"]["ok"] is True
+    assert report["gateway"]["ok"] is False  # no Juspay key in this environment
+    assert "BILLING_JUSPAY_API_KEY" in report["gateway"]["error"]
+    engine = create_engine(f"sqlite:///{tmp_path / 'billing.db'}")
+    now = datetime(2027, 3, 1, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        order = PayoutOrder(
+            order_id="po1", customer_id="c1", status="FAILURE", created_at=now, updated_at=now
+        )
+        session.add(order)
+        session.flush()
+        session.add(
+            Fulfillment(
+                fulfillment_id="po1-f1",
+                payout_order_pk=order.id,
+                status="FAILURE",
+                attempt_state="HALTED",
+                stop_reason="Attempt API answered 401 E02",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    engine.dispose()
+    result = run("status", "--json", cwd=tmp_path)
+    assert result.returncode == 1
+    database = json.loads(result.stdout)["database"]
+    assert database["ok"] is False
+    assert "payout attempts halted" in database["error"]
+    assert "401 E02" in database["error"]
