@@ -16,7 +16,7 @@ import pytest
 
 from tests.integration.sandbox_fixtures import wait_until
 from tests.integration.test_cli_foundation import BILLING, run
-from tests.unit.test_webhook_samples import SAMPLES
+from tests.seed_samples import SAMPLES
 
 CREDENTIALS = {"BILLING_WEBHOOK_USERNAME": "hooks", "BILLING_WEBHOOK_PASSWORD": "pw-Zx81"}
 

@@ -20,7 +20,7 @@ from tests.integration.test_webhook_receiver import (
     seed_mandate,
     seed_pdn,
 )
-from tests.unit.test_webhook_samples import SAMPLES, sample
+from tests.seed_samples import SAMPLES, sample
 
 receiver_factory, receiver = hooks.receiver_factory, hooks.receiver  # the fixtures
 

@@ -26,7 +26,7 @@ from billing.store.models import Debit, Mandate, MandateChange, Notification, We
 from billing.webhooks.app import ReceiverConfig, create_app
 from tests.integration.sandbox_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USERNAME
 from tests.integration.test_webhook_receiver import ThreadServer
-from tests.unit.test_webhook_samples import SAMPLES, sample
+from tests.seed_samples import SAMPLES, sample
 
 AUTH = (WEBHOOK_USERNAME, WEBHOOK_PASSWORD)
 MAX_BODY = 16 * 1024

@@ -37,7 +37,7 @@ from billing.store.models import Debit, Mandate, MandateChange, Notification, Or
 from billing.webhooks.app import ReceiverConfig, create_app
 from tests.conftest import FakeClock
 from tests.integration.sandbox_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USERNAME
-from tests.unit.test_webhook_samples import SAMPLES, sample
+from tests.seed_samples import SAMPLES, sample
 
 AUTH = (WEBHOOK_USERNAME, WEBHOOK_PASSWORD)
 MAX_BODY = 64 * 1024

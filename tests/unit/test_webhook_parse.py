@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from billing.webhooks.parse import MAX_DEPTH, Refusal, decode, parse_ec, parse_payout
 from billing.webhooks.redact import REDACTED, looks_like_card_number, redact
-from tests.unit.test_webhook_samples import SAMPLES, sample
+from tests.seed_samples import SAMPLES, sample
 
 
 def attempt(body: bytes | dict[str, Any], *, payout: bool = False) -> Refusal | None:
