@@ -81,6 +81,19 @@ class Debits:
             try_number = debit.tries + 1
             order_id = order_id_for(mandate.mandate_id, debit.cycle, try_number)
             notification_id, execution_date = self._execution_terms(session, debit, now)
+            if debit.flow == Flow.MERCHANT and notification_id is None:
+                # The day our PDN announced has passed (an outage): executing now would debit
+                # on a date the customer was not told about. A new PDN first (SPEC §4).
+                store.move(
+                    session,
+                    debit.id,
+                    expected=state,
+                    target=_D.PLANNED,
+                    at=now,
+                    cause="the notified date passed before execution: a new notification is due",
+                    values={"due_at": now, "dispatched_at": None},
+                )
+                return "re-notify: the notified date has passed"
             claimed = store.move(
                 session,
                 debit.id,
@@ -160,9 +173,13 @@ class Debits:
                 .order_by(Notification.id.desc())
                 .limit(1)
             ).first()
-            if notification is not None:
-                return notification.reference, max(now, notification.txn_date)
-            return None, None
+            if notification is None:
+                return None, None
+            execute_at = max(now, notification.txn_date)
+            cal = self.policy.planning.calendar
+            if cal.local_date(execute_at) != cal.local_date(notification.txn_date):
+                return None, None  # the PDN announced another day: it no longer covers this
+            return notification.reference, execute_at
         if debit.flow == Flow.JUSPAY:
             # Juspay notifies, waits its 24 h, then debits on this date.
             return None, max(debit.planned_at, now + self.policy.planning.execution_lead)

@@ -341,3 +341,26 @@ def test_a_charge_reported_after_a_hard_failure_is_flagged_for_review(harness: H
     )
     assert result == "flagged (FAILED)"
     assert harness.history(debit.id)[-1][2].startswith("needs review: order")
+
+
+def test_after_an_outage_past_the_notified_day_a_new_pdn_is_sent_before_executing(
+    harness_factory: Callable[..., Harness],
+) -> None:
+    harness = harness_factory(notification_flows="UPI:merchant")
+    harness.add_mandate("upi8", payment_method_type="UPI", rule_type="AFTER")
+    harness.tick(T0)
+    harness.tick(PLANNED - LEAD)  # the PDN announcing the 5th goes out
+    harness.tick(PLANNED - LEAD + timedelta(minutes=5))  # ... and succeeds
+    assert harness.debit("upi8").state == "NOTIFIED"
+    harness.tick(PLANNED + timedelta(days=2))  # the workers were down on the 5th
+    debit = harness.debit("upi8")
+    assert debit.state in ("PLANNED", "NOTIFYING")  # not executed on an unannounced day
+    assert harness.orders(debit.id) == []
+    harness.run_until(PLANNED + timedelta(days=5))
+    debit = harness.debit("upi8")
+    assert debit.state == "CHARGED"
+    notifications = sorted(harness.sandbox.state.notifications.values(), key=lambda n: n.created_at)
+    assert len(notifications) == 2
+    [order] = harness.orders(debit.id)
+    assert order.notification_id == notifications[1].object_reference_id
+    assert len(harness.ledger("upi8")) == 1
