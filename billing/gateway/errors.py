@@ -22,6 +22,8 @@ import json
 
 import httpx
 
+from billing.domain.cards import scrub
+
 _MAX_MESSAGE = 300
 # Juspay's `status` words that say "an error" without saying which; the specific code is then
 # in `error_code`. Any other `status` on an error body (DUPLICATE_ORDER_ID, NOT_FOUND) is the code.
@@ -39,7 +41,9 @@ class GatewayError(Exception):
         http_status: int | None = None,
         request_id: str | None = None,
     ) -> None:
-        self.message = message[:_MAX_MESSAGE]
+        # Juspay's message is text we do not control: a card number echoed in it is masked
+        # before it can reach a log line or a stored error column.
+        self.message = scrub(message, luhn=False)[:_MAX_MESSAGE]
         self.code = code
         self.http_status = http_status
         self.request_id = request_id

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 
-REDACTED = "[REDACTED]"
+from billing.domain.cards import REDACTED, looks_like_card_number, mask
+
+__all__ = ["REDACTED", "looks_like_card_number", "mask", "redact"]
 CARD_NUMBER_KEYS = frozenset({"cardnumber", "cardno", "pan", "primaryaccountnumber"})
 CVV_KEYS = frozenset({"cvv", "cvv2", "cvc", "cvc2", "cardsecuritycode", "securitycode", "cardcvv"})
-_SEPARATORS = re.compile(r"[\s-]")
 
 
 def redact(value: object) -> tuple[object, bool]:
@@ -45,27 +46,3 @@ def _redact_item(key: str, item: object) -> tuple[object, bool]:
     if not name.endswith("id") and looks_like_card_number(item):
         return mask(item), True
     return redact(item)
-
-
-def looks_like_card_number(value: object) -> bool:
-    """13-19 digits (spaces and dashes allowed) that pass the Luhn check."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return False
-    digits = _SEPARATORS.sub("", str(value)) if isinstance(value, str) else str(value)
-    if not (13 <= len(digits) <= 19 and digits.isascii() and digits.isdigit()):
-        return False
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        number = int(char)
-        if index % 2:
-            number = number * 2 - 9 if number > 4 else number * 2
-        total += number
-    return total % 10 == 0
-
-
-def mask(value: object) -> str:
-    """Last four digits shown, the rest as X (SPEC §13); nothing shown for fewer digits."""
-    digits = "".join(c for c in str(value) if c.isascii() and c.isdigit())
-    if len(digits) < 8:
-        return REDACTED
-    return "X" * (len(digits) - 4) + digits[-4:]
