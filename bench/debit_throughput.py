@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 
 from billing.bootstrap import build
 from billing.config import load_settings
-from billing.services.mandates import import_mandates
+from billing.services.mandates.registry import import_mandates
 from billing.services.tick import run_tick
 from billing.store import debits as debit_store
 from billing.store import migrate

@@ -19,8 +19,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from billing.domain.schedule import DebitCalendar
-from billing.services.mandate_files import read_rows
-from billing.services.mandates import import_mandates
+from billing.services.mandates.files import read_rows
+from billing.services.mandates.registry import import_mandates
 from billing.store import migrate
 from billing.store.db import make_engine, make_session_factory
 

@@ -18,12 +18,12 @@ from billing.config import ENV_PREFIX, Settings, SettingsError, load_settings
 from billing.domain.debit import RetryPolicy
 from billing.domain.schedule import DebitCalendar
 from billing.gateway import AttemptEncrypter, JuspayClient
-from billing.services.debits import Debits
-from billing.services.notifications import Notifications
-from billing.services.orders import Orders
-from billing.services.payouts import CvvProvider, PayoutPolicy, Payouts
-from billing.services.planning import PlanningPolicy
-from billing.services.policy import DebitPolicy
+from billing.services.debits.execution import Debits
+from billing.services.debits.notifications import Notifications
+from billing.services.debits.orders import Orders
+from billing.services.debits.planning import PlanningPolicy
+from billing.services.debits.policy import DebitPolicy
+from billing.services.payouts.service import CvvProvider, PayoutPolicy, Payouts
 from billing.services.webhook_events import WebhookEvents
 from billing.store.db import make_engine, make_session_factory
 from billing.store.vault import CardVault, vault_from_setting

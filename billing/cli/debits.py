@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from billing.cli.common import container, echo_json, echo_table
 from billing.services import NotFoundError
-from billing.services.debits import cancel_debit
-from billing.services.planning import present_debit
+from billing.services.debits.execution import cancel_debit
+from billing.services.debits.planning import present_debit
 from billing.store.models import Debit, DebitHistory, Mandate, Order
 
 

@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from billing.cli.common import JobError, container, echo_json, echo_table
 from billing.domain.schedule import next_cycle
-from billing.services import mandate_actions as actions
-from billing.services import mandates as service
-from billing.services.mandate_files import read_rows
-from billing.services.planning import forecast
+from billing.services.debits.planning import forecast
+from billing.services.mandates import actions
+from billing.services.mandates import registry as service
+from billing.services.mandates.files import read_rows
 from billing.store.models import Debit, Mandate, MandateChange
 
 

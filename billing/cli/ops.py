@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from billing.cli.common import JobError, container, echo_json
 from billing.gateway import AuthenticationFailed, GatewayError, OrderNotFound
-from billing.services.payouts import payout_halt
+from billing.services.payouts.service import payout_halt
 from billing.store import migrate
 from billing.store.debits import counts_by_state
 

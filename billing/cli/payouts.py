@@ -10,7 +10,7 @@ import click
 
 from billing.cli.common import JobError, container, echo_json, echo_table
 from billing.domain.errors import InvalidField
-from billing.services import payouts as service
+from billing.services.payouts import service
 
 
 def _secret_option(value: str | None) -> str | None:

@@ -7,9 +7,11 @@ lock held (every function here mutates records and emits webhooks).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+from billing.sandbox.clock import SandboxClock
 from billing.sandbox.models import (
     PENDING_STATUSES,
     Fulfillment,
@@ -20,14 +22,55 @@ from billing.sandbox.models import (
 )
 from billing.sandbox.shapes import iso
 
-if TYPE_CHECKING:
-    from billing.sandbox.state import SandboxState
+
+class Timings(Protocol):
+    """How long the sandbox lets a PDN and a payout fulfillment take on their own."""
+
+    @property
+    def notification_seconds(self) -> float: ...
+    @property
+    def fulfillment_seconds(self) -> float: ...
+
+
+class World(Protocol):
+    """What the lifecycle reads and moves: the records, the clock, the ledgers and webhooks.
+
+    `SandboxState` is the one World; it is named here as a port so that the state may call the
+    lifecycle without the lifecycle importing the state back."""
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]: ...
+    @property
+    def clock(self) -> SandboxClock: ...
+    @property
+    def config(self) -> Timings: ...
+    @property
+    def mandates(self) -> dict[str, Mandate]: ...
+    @property
+    def notifications(self) -> dict[str, Notification]: ...
+    @property
+    def open_orders(self) -> dict[str, Order]: ...
+    @property
+    def open_notifications(self) -> dict[str, Notification]: ...
+    @property
+    def open_fulfillments(self) -> dict[str, tuple[PayoutOrder, Fulfillment]]: ...
+
+    mandate_check_at: datetime | None
+    mandates_dirty: bool
+
+    def record_charge(self, order: Order) -> None: ...
+    def record_payout(self, payout: PayoutOrder, fulfillment: Fulfillment) -> None: ...
+    def emit_order(self, order: Order) -> None: ...
+    def emit_mandate(self, mandate: Mandate, event_name: str) -> None: ...
+    def emit_notification(self, notification: Notification) -> None: ...
+    def emit_fulfillment(self, payout: PayoutOrder, fulfillment: Fulfillment) -> None: ...
+
 
 PDN_WAIT = timedelta(hours=24)  # Juspay debits no earlier than 24 h after the PDN's success
 FINAL_NOTIFICATION = frozenset({"SUCCESS", "FAILURE"})
 
 
-def tick(state: SandboxState) -> None:
+def tick(state: World) -> None:
     """Move what is due; walks only open records, and mandates only when one is due."""
     with state.lock:
         now = state.clock.now()
@@ -50,7 +93,7 @@ def tick(state: SandboxState) -> None:
                 del state.open_fulfillments[key]
 
 
-def _mandate_schedule(state: SandboxState, mandate: Mandate, now: datetime) -> datetime | None:
+def _mandate_schedule(state: World, mandate: Mandate, now: datetime) -> datetime | None:
     """Apply a mandate's scheduled changes that are due; return when the next one is."""
     _mandate_due(state, mandate, now)
     end = None if mandate.end_date is None else datetime.fromtimestamp(mandate.end_date, UTC)
@@ -58,7 +101,7 @@ def _mandate_schedule(state: SandboxState, mandate: Mandate, now: datetime) -> d
     return min((m for m in moments if m is not None and m > now), default=None)
 
 
-def _mandate_due(state: SandboxState, mandate: Mandate, now: datetime) -> None:
+def _mandate_due(state: World, mandate: Mandate, now: datetime) -> None:
     ended = mandate.end_date is not None and now >= datetime.fromtimestamp(mandate.end_date, UTC)
     if ended and mandate.status in ("ACTIVE", "PAUSED"):
         mandate.status = "EXPIRED"
@@ -78,7 +121,7 @@ def _mandate_due(state: SandboxState, mandate: Mandate, now: datetime) -> None:
             state.emit_mandate(mandate, "MANDATE_ACTIVATED")
 
 
-def advance_order(state: SandboxState, order: Order, *, polled: bool) -> None:
+def advance_order(state: World, order: Order, *, polled: bool) -> None:
     if polled:
         order.polls += 1
     if order.retry_polls is not None:
@@ -112,7 +155,7 @@ def advance_order(state: SandboxState, order: Order, *, polled: bool) -> None:
         settle_outcome(state, order)
 
 
-def settle_outcome(state: SandboxState, order: Order) -> None:
+def settle_outcome(state: World, order: Order) -> None:
     """Decide a due order: its planned outcome, unless the mandate stopped meanwhile."""
     mandate = state.mandates[order.mandate_id]
     if mandate.status != "ACTIVE":
@@ -135,7 +178,7 @@ def settle_outcome(state: SandboxState, order: Order) -> None:
 
 
 def settle(
-    state: SandboxState,
+    state: World,
     order: Order,
     status: str,
     code: str | None = None,
@@ -150,7 +193,7 @@ def settle(
     state.emit_order(order)
 
 
-def advance_notification(state: SandboxState, notification: Notification, *, polled: bool) -> None:
+def advance_notification(state: World, notification: Notification, *, polled: bool) -> None:
     if notification.status in FINAL_NOTIFICATION:
         return
     now = state.clock.now()
@@ -177,7 +220,7 @@ def advance_notification(state: SandboxState, notification: Notification, *, pol
 
 
 def advance_fulfillment(
-    state: SandboxState, payout: PayoutOrder, fulfillment: Fulfillment, *, polled: bool
+    state: World, payout: PayoutOrder, fulfillment: Fulfillment, *, polled: bool
 ) -> None:
     if fulfillment.status != "PENDING" or fulfillment.settle_polls is None:
         return

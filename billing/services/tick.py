@@ -14,12 +14,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.services.debits import Debits
-from billing.services.dispatch import claim_due_work, reclaim_stale
-from billing.services.mandates import expire_ended
-from billing.services.notifications import Notifications
-from billing.services.orders import Orders
-from billing.services.planning import plan_debits
+from billing.services.debits.dispatch import claim_due_work, reclaim_stale
+from billing.services.debits.execution import Debits
+from billing.services.debits.notifications import Notifications
+from billing.services.debits.orders import Orders
+from billing.services.debits.planning import plan_debits
+from billing.services.mandates.registry import expire_ended
 
 
 @dataclass

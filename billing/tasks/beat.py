@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from billing.services.dispatch import claim_due_work, reclaim_stale
-from billing.services.mandates import expire_ended
-from billing.services.planning import plan_debits
+from billing.services.debits.dispatch import claim_due_work, reclaim_stale
+from billing.services.debits.planning import plan_debits
+from billing.services.mandates.registry import expire_ended
 from billing.tasks.worker import app, container
 
 log = logging.getLogger("billing.tasks")

@@ -1,11 +1,11 @@
 """Payout tasks: beat's selection and the per-item tasks. Each per-item task claims its row
-first (services/payout_attempts.py), so redelivery or two workers never make two attempts."""
+first (services/payouts/attempts.py), so redelivery or two workers never make two attempts."""
 
 from __future__ import annotations
 
 import logging
 
-from billing.services.payouts import claim_due_payouts
+from billing.services.payouts.service import claim_due_payouts
 from billing.tasks.beat import fan_out
 from billing.tasks.worker import app, container
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from billing.bootstrap import Container, build
 from billing.config import load_settings
 from billing.sandbox.server import SandboxServer
-from billing.services import mandates as registry
+from billing.services.mandates import registry
 from billing.store import debits as debit_store
 from billing.store import migrate
 from billing.store.models import Debit, Mandate

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from billing.bootstrap import Container
 from billing.sandbox.faults import Fault
 from billing.sandbox.server import SandboxServer
-from billing.services import mandates as registry
+from billing.services.mandates import registry
 from billing.services.tick import TickReport, run_tick
 from billing.store.models import Debit, DebitHistory, Mandate, Notification, Order
 from tests.conftest import FakeClock

@@ -14,8 +14,8 @@ import pytest
 
 from billing.domain.mandate import MandateStatus
 from billing.gateway import parse_order
-from billing.services import mandates as registry
-from billing.services.planning import plan_debits
+from billing.services.debits.planning import plan_debits
+from billing.services.mandates import registry
 from tests.integration.billing_harness import Harness
 
 T0 = datetime(2027, 3, 2, 0, 0, tzinfo=UTC)

@@ -7,9 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from billing.services import ServiceError
-from billing.services import mandate_actions as actions
-from billing.services import mandates as registry
-from billing.services.debits import cancel_debit
+from billing.services.debits.execution import cancel_debit
+from billing.services.mandates import actions, registry
 from tests.integration.billing_harness import Harness
 
 T0 = datetime(2027, 3, 2, 0, 0, tzinfo=UTC)

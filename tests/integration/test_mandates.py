@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from billing.bootstrap import Container
 from billing.domain.mandate import MandateStatus
 from billing.services import NotFoundError, ServiceError
-from billing.services import mandates as service
-from billing.services.mandate_files import read_rows
-from billing.services.planning import plan_debits
+from billing.services.debits.planning import plan_debits
+from billing.services.mandates import registry as service
+from billing.services.mandates.files import read_rows
 from billing.store.models import Debit, Mandate, MandateChange
 from tests.conftest import FakeClock
 

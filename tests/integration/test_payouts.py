@@ -27,7 +27,13 @@ from billing.bootstrap import Container
 from billing.gateway import CardNumber, CardToken
 from billing.sandbox.faults import Fault
 from billing.sandbox.server import SandboxServer
-from billing.services.payouts import Payouts, Registration, apply_payout_event, payout_halt, resume
+from billing.services.payouts.service import (
+    Payouts,
+    Registration,
+    apply_payout_event,
+    payout_halt,
+    resume,
+)
 from billing.store.models import Fulfillment, PayoutAttempt, PayoutOrder
 from tests.conftest import FakeClock
 from tests.integration.sandbox_fixtures import (

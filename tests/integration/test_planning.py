@@ -13,8 +13,8 @@ from sqlalchemy import func, insert, select, text
 
 from billing.bootstrap import Container
 from billing.services import ServiceError
-from billing.services import mandates as registry
-from billing.services.planning import forecast, plan_debits, present_debit
+from billing.services.debits.planning import forecast, plan_debits, present_debit
+from billing.services.mandates import registry
 from billing.store import mandates as mandate_store
 from billing.store.models import Debit, DebitHistory, Mandate
 from tests.conftest import FakeClock

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from billing.services import mandates as registry
+from billing.services.mandates import registry
 from billing.store.models import Debit, MandateChange, Notification, Order
 from tests.conftest import FakeClock
 from tests.integration import test_webhook_receiver as hooks

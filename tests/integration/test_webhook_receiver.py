@@ -25,7 +25,7 @@ import uvicorn
 from sqlalchemy import func, select
 
 from billing.bootstrap import Container
-from billing.services.mandates import import_mandates
+from billing.services.mandates.registry import import_mandates
 from billing.services.webhook_events import (
     MAX_ATTEMPTS,
     SWEEP_AFTER,
@@ -520,7 +520,9 @@ def test_payout_events_are_stored_with_card_data_redacted_and_passed_on(
 def test_payout_events_wait_when_payouts_are_not_there(
     receiver_factory: ReceiverFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "billing.services.payouts", None)  # as if not installed
+    monkeypatch.setitem(
+        sys.modules, "billing.services.payouts.service", None
+    )  # as if not installed
     receiver = receiver_factory()
     receiver.post(PAYOUT_EVENT, path="/webhooks/juspay/payouts")
     event = receiver.event("evt_pay_1")

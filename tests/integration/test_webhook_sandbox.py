@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from billing.services.mandates import require
+from billing.services.mandates.registry import require
 from billing.store.models import WebhookEvent
 from billing.webhooks.app import ReceiverConfig, create_app
 from tests.integration.billing_harness import Harness

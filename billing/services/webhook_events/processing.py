@@ -22,9 +22,9 @@ from billing.domain.schedule import DebitCalendar
 from billing.domain.timing import Flow
 from billing.gateway.results import MandateInfo, NotificationResult, OrderStatusResult
 from billing.services import Clock, NotFoundError
-from billing.services.debits import Debits
-from billing.services.mandates import RowError, apply_status, import_mandates
-from billing.services.notifications import Notifications
+from billing.services.debits.execution import Debits
+from billing.services.debits.notifications import Notifications
+from billing.services.mandates.registry import RowError, apply_status, import_mandates
 from billing.services.webhook_events.content import (
     MANDATE_EVENTS,
     PAYOUT,
@@ -342,15 +342,15 @@ PayoutHandler = Callable[..., str]
 
 
 def payout_handler() -> PayoutHandler | None:
-    """`billing.services.payouts.apply_payout_event(sessions, event, *, now) -> str` if present.
+    """`services.payouts.service.apply_payout_event(sessions, event, *, now) -> str` if present.
 
     Looked up at call time: payouts land in their own issue. Until then payout events are
     stored, acknowledged and IGNORED ("payouts not available"), and can be replayed later.
     """
     try:
-        module = importlib.import_module("billing.services.payouts")
+        module = importlib.import_module("billing.services.payouts.service")
     except ModuleNotFoundError as exc:
-        if exc.name != "billing.services.payouts":
+        if exc.name != "billing.services.payouts.service":
             raise
         return None
     handler = getattr(module, "apply_payout_event", None)

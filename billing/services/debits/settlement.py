@@ -25,8 +25,8 @@ from billing.domain.outcomes import (
 from billing.domain.polling import next_check_at
 from billing.gateway import OrderStatusResult, Rejected
 from billing.services import Clock
-from billing.services.mandates import apply_status
-from billing.services.policy import DebitPolicy
+from billing.services.debits.policy import DebitPolicy
+from billing.services.mandates.registry import apply_status
 from billing.store import debits as store
 from billing.store.models import Debit, Mandate, Order
 

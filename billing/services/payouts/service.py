@@ -1,9 +1,9 @@
 """Payout orders and the retries of their failed PLAIN_CARD fulfillments (SPEC §8).
 
-    track / import_rows   register an order from Juspay's payout status (payout_registry.py)
+    track / import_rows   register an order from Juspay's payout status (registry.py)
     refresh               read an open order's status once (beat, on the polling back-off)
-    apply_payout_event    the same application from a stored payout webhook (payout_events.py)
-    attempt               one Attempt API call (payout_attempts.py)
+    apply_payout_event    the same application from a stored payout webhook (events.py)
+    attempt               one Attempt API call (attempts.py)
     run_due               what beat does, synchronously: for `billing tick`
 
 `Payouts` is the one object the entrypoints hold; this module re-exports what they use from the
@@ -25,16 +25,15 @@ from billing.domain.errors import InvalidField
 from billing.domain.payout import AttemptState
 from billing.gateway import GatewayError
 from billing.services import Clock, NotFoundError
-from billing.services.dispatch import claim_ids
-from billing.services.payout_attempts import PayoutAttempts, PayoutPolicy
-from billing.services.payout_cards import CvvProvider
-from billing.services.payout_events import (
+from billing.services.payouts.attempts import PayoutAttempts, PayoutPolicy
+from billing.services.payouts.cards import CvvProvider
+from billing.services.payouts.events import (
     apply_payout_event,
     evaluate,
     observe_order,
     settle_order,
 )
-from billing.services.payout_registry import (
+from billing.services.payouts.registry import (
     ImportReport,
     PayoutRegistry,
     Registration,
@@ -44,6 +43,7 @@ from billing.services.payout_registry import (
 )
 from billing.services.ports import PayoutGateway
 from billing.store import payouts as store
+from billing.store.leases import claim_ids
 from billing.store.models import Fulfillment, PayoutOrder
 from billing.store.vault import CardVault
 
@@ -92,7 +92,7 @@ class Payouts:
             sessions, gateway, clock, policy=policy, vault=vault, cvv_provider=cvv_provider
         )
 
-    # -- registry (payout_registry.py) ------------------------------------------------------
+    # -- registry (registry.py) ------------------------------------------------------
 
     def track(self, registration: Registration) -> TrackReport:
         return self.registry.track(registration)

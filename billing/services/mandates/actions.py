@@ -18,7 +18,13 @@ from billing.domain.mandate import MandateStatus
 from billing.domain.schedule import DebitCalendar
 from billing.gateway import GatewayError, MandateInfo
 from billing.services import ServiceError
-from billing.services.mandates import ImportReport, RowError, apply_status, import_mandates, require
+from billing.services.mandates.registry import (
+    ImportReport,
+    RowError,
+    apply_status,
+    import_mandates,
+    require,
+)
 from billing.services.ports import MandateGateway
 from billing.store import mandates as store
 from billing.store.models import Mandate

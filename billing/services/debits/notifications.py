@@ -22,7 +22,7 @@ from billing.domain.ids import notification_ref_for
 from billing.domain.timing import PDN_MIN_NOTICE, Flow, merchant_execution_at
 from billing.gateway import GatewayError, OutcomeUnknown, Rejected, Unavailable
 from billing.services import Clock
-from billing.services.policy import DebitPolicy
+from billing.services.debits.policy import DebitPolicy
 from billing.services.ports import DebitGateway
 from billing.store import debits as debit_store
 from billing.store.models import Debit, Mandate, Notification, Order

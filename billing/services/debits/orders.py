@@ -17,8 +17,8 @@ from billing.domain.debit import AWAITING_OUTCOME, DebitState
 from billing.domain.polling import next_check_at
 from billing.gateway import GatewayError, OrderNotFound
 from billing.services import Clock
-from billing.services.debits import Debits
-from billing.services.policy import DebitPolicy
+from billing.services.debits.execution import Debits
+from billing.services.debits.policy import DebitPolicy
 from billing.services.ports import DebitGateway
 from billing.store import debits as debit_store
 from billing.store.models import Debit, Mandate, Order

@@ -10,7 +10,7 @@
 
 A worker that dies between 2 and 3 leaves the attempt SENDING; `reclaim_stale` turns it into
 UNKNOWN after the stale timeout, so its result is read from the order, never resent blindly.
-The card and the CVV (payout_cards.open_card) exist only in local variables of `attempt`;
+The card and the CVV (cards.open_card) exist only in local variables of `attempt`;
 nothing here logs them.
 """
 
@@ -36,7 +36,7 @@ from billing.gateway import (
     Unavailable,
 )
 from billing.services import Clock
-from billing.services.payout_cards import CvvProvider, NotMade, open_card
+from billing.services.payouts.cards import CvvProvider, NotMade, open_card
 from billing.services.ports import PayoutGateway
 from billing.store import payouts as store
 from billing.store.models import Fulfillment, PayoutAttempt

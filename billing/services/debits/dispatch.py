@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
-from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from billing.domain.debit import DebitState
 from billing.domain.timing import Flow
 from billing.store import debits as debit_store
-from billing.store.db import is_postgres
+from billing.store.leases import claim_ids
 from billing.store.models import Debit, Notification, Order
 
 _D = DebitState
@@ -38,42 +37,6 @@ class DueWork:
         return bool(
             self.executions or self.notifications or self.order_checks or self.notification_checks
         )
-
-
-def _not_leased(column: InstrumentedAttribute[Any], now: datetime, lease: timedelta) -> Any:
-    return or_(column.is_(None), column < now - lease)
-
-
-def claim_ids(
-    session: Session,
-    id_column: InstrumentedAttribute[Any],
-    model: Any,
-    where: Sequence[ColumnElement[bool]],
-    order_by: InstrumentedAttribute[Any],
-    *,
-    now: datetime,
-    limit: int,
-    lease: timedelta,
-) -> list[Any]:
-    """Up to `limit` ids matching `where` that no one holds, leased to the caller in its own
-    transaction (`dispatched_at = now`; rows locked elsewhere are skipped on PostgreSQL)."""
-    statement = (
-        select(id_column)
-        .where(*where, _not_leased(model.dispatched_at, now, lease))
-        .order_by(order_by)
-        .limit(limit)
-    )
-    if is_postgres(session.get_bind()):
-        statement = statement.with_for_update(skip_locked=True)
-    ids = list(session.scalars(statement))
-    if ids:
-        session.execute(
-            update(model)
-            .where(id_column.in_(ids))
-            .values(dispatched_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    return ids
 
 
 def claim_due_work(

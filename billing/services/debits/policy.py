@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from billing.domain.debit import RetryPolicy
 from billing.domain.timing import Flow
-from billing.services.planning import PlanningPolicy
+from billing.services.debits.planning import PlanningPolicy
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 A registration is validated at the edge (`parse_registration`), then `PayoutRegistry.track`
 reads the order from Juspay and stores it, with the card sealed under BILLING_CARD_DATA_KEY on
-its PLAIN_CARD fulfillments (payout_cards.card_secret: never a CVV).
+its PLAIN_CARD fulfillments (cards.card_secret: never a CVV).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from billing.domain.errors import InvalidField
 from billing.domain.payout import parse_expiry, parse_sender_details
 from billing.gateway import CardNumber, CardToken, GatewayError, OrderNotFound, loose
 from billing.services import Clock, NotFoundError, ServiceError
-from billing.services.payout_attempts import PayoutPolicy
-from billing.services.payout_cards import card_secret
-from billing.services.payout_events import observe_order, settle_order
+from billing.services.payouts.attempts import PayoutPolicy
+from billing.services.payouts.cards import card_secret
+from billing.services.payouts.events import observe_order, settle_order
 from billing.services.ports import PayoutGateway
 from billing.store import payouts as store
 from billing.store.models import PayoutOrder

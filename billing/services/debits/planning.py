@@ -24,7 +24,7 @@ from billing.domain.schedule import Cycle, DebitCalendar, cycle, first_open_cycl
 from billing.domain.schedule import presented_cycle as presented
 from billing.domain.timing import Flow, execution_due_at, pdn_due_at
 from billing.services import ServiceError
-from billing.services.mandates import require, terms_of
+from billing.services.mandates.registry import require, terms_of
 from billing.store import debits as debit_store
 from billing.store import mandates as mandate_store
 from billing.store.db import is_postgres

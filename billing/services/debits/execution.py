@@ -1,11 +1,11 @@
-"""Executing debits exactly once; settling them is services/settlement.py.
+"""Executing debits exactly once; settling them is settlement.py.
 
 The pattern for every call that moves money (STYLE.md, "Never charge twice"):
 1. claim the debit with a guarded transition (`... WHERE state = :expected`);
 2. write the order row (its deterministic order_id and amount) and COMMIT;
 3. send; the answer decides the next state through the domain's `decide`;
 4. a timeout, a dropped connection or a 5xx is UNKNOWN: reconciled by order status
-   (services/orders.py), never blindly re-sent; only "order not found" re-sends the same id.
+   (orders.py), never blindly re-sent; only "order not found" re-sends the same id.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from billing.gateway import (
     Unavailable,
 )
 from billing.services import Clock, NotFoundError, ServiceError
-from billing.services.policy import DebitPolicy
+from billing.services.debits.policy import DebitPolicy
+from billing.services.debits.settlement import Settlement, classify_rejection_outcome
 from billing.services.ports import DebitGateway
-from billing.services.settlement import Settlement, classify_rejection_outcome
 from billing.store import debits as store
 from billing.store.models import Debit, Mandate, Notification, Order
 
