@@ -20,6 +20,9 @@ POSTGRES_URL = os.environ.get(
     "BILLING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("BILLING_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# The broker database of the end-to-end tests: flushed by them, so never the same as REDIS_URL
+# (and, for two checkouts testing on one machine at once, different per checkout).
+BROKER_URL = os.environ.get("BILLING_TEST_BROKER_URL", REDIS_URL.rsplit("/", 1)[0] + "/14")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

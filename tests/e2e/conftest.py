@@ -27,10 +27,9 @@ from billing.store import debits as debit_store
 from billing.store import migrate
 from billing.store.models import Debit, Mandate
 from tests.integration.sandbox_fixtures import API_KEY, MERCHANT_ID
-from tests.services import REDIS_URL, check_redis, scratch_postgres_database
+from tests.services import BROKER_URL, check_redis, scratch_postgres_database
 
 BILLING = str(Path(sys.executable).with_name("billing"))
-BROKER_URL = REDIS_URL.rsplit("/", 1)[0] + "/14"
 
 
 @dataclass
