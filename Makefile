@@ -28,7 +28,7 @@ lint: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure-services
 	$(MAKE) --no-print-directory lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 format: $(STAMP)
 	$(BIN)/ruff format $(SRC)

@@ -21,6 +21,15 @@ from tests.services import REDIS_URL, check_redis, scratch_postgres_database
 pytest_plugins = ["tests.integration.sandbox_fixtures", "tests.integration.billing_harness"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test` runs two workers), the end-to-end tests, which start
+    worker processes of their own and measure nothing but outcomes, run one at a time on one
+    xdist worker while the other worker runs the rest."""
+    for item in items:
+        if "tests/e2e/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+
+
 @pytest.fixture(scope="session")
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "billing.db"

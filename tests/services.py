@@ -19,10 +19,21 @@ from sqlalchemy.engine import make_url
 POSTGRES_URL = os.environ.get(
     "BILLING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("BILLING_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _per_worker(url: str) -> str:
+    """The Redis database of this pytest-xdist worker: gw0 keeps the configured one, gwN takes
+    the one 2N below it (mod 16), so parallel workers never flush each other's database."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    offset = 2 * int(worker.removeprefix("gw") or 0)
+    base, _, db = url.rpartition("/")
+    return f"{base}/{(int(db or 0) - offset) % 16}" if offset else url
+
+
+REDIS_URL = _per_worker(os.environ.get("BILLING_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 # The broker database of the end-to-end tests: flushed by them, so never the same as REDIS_URL
 # (and, for two checkouts testing on one machine at once, different per checkout).
-BROKER_URL = os.environ.get("BILLING_TEST_BROKER_URL", REDIS_URL.rsplit("/", 1)[0] + "/14")
+BROKER_URL = _per_worker(os.environ.get("BILLING_TEST_BROKER_URL", "redis://127.0.0.1:6379/14"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
