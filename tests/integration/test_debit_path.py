@@ -33,6 +33,13 @@ T0 = datetime(2027, 3, 2, 0, 0, tzinfo=UTC)
 PLANNED = datetime(2027, 3, 5, 4, 30, tzinfo=UTC)  # MONTHLY ON 5 at 10:00 in Kolkata
 LEAD = timedelta(hours=26)
 APRIL = datetime(2027, 4, 5, 4, 30, tzinfo=UTC)
+APRIL_PLANNED = APRIL - LEAD - timedelta(days=1)  # April's debit is planned by then
+
+
+def skip_to_april(harness: Harness, end: datetime) -> None:
+    """Nothing is due between March and April: one tick plans April, then tick what is due."""
+    harness.tick(APRIL_PLANNED)
+    harness.run_until(end)
 
 
 @pytest.fixture
@@ -193,7 +200,7 @@ def test_juspays_pdn_failure_for_a_later_debit_fails_that_debit_not_the_earlier_
     assert hooked.errors == []
 
 
-def test_a_juspay_pdn_failure_matching_no_pending_order_is_kept_unmatched_for_review(
+def test_a_late_or_foreign_juspay_pdn_failure_changes_no_debit_and_is_kept_when_unmatched(
     hook: Callable[..., Hooked],
 ) -> None:
     hooked = hook()
@@ -206,15 +213,35 @@ def test_a_juspay_pdn_failure_matching_no_pending_order_is_kept_unmatched_for_re
     harness.run_until(PLANNED - LEAD + timedelta(days=1, minutes=5))  # try 2 sent, for the 6th
     debit = harness.debit("upim")
     assert (debit.state, debit.tries) == ("PENDING", 2)
+    first, second = harness.orders(debit.id)
 
     harness.sandbox.state.webhooks.release(reverse=False)  # the 5th's PDN failure arrives now
     wait_until(hooked.settled, what="the held events processed")
-    [failed] = [e for e in hooked.events() if e.event_name == "NOTIFICATION_FAILED"]
-    assert failed.state == "UNMATCHED"
-    assert failed.outcome is not None
-    assert "no pending order" in failed.outcome
+    [late] = [e for e in hooked.events() if e.event_name == "NOTIFICATION_FAILED"]
+    assert late.state == "PROCESSED"
+    assert late.outcome is not None
+    assert f"order {first.order_id} already settled" in late.outcome
+    assert (harness.debit("upim").state, harness.debit("upim").tries) == ("PENDING", 2)
+
+    # An order placed on the mandate outside billing (the dashboard, another system), for a
+    # day billing has no order on: its PDN failure matches nothing of ours.
+    harness.sandbox.state.webhooks.configure(hold=False)
+    harness.fault(kind="fail", endpoint="pdn", key="elsewhere1")
+    harness.app.gateway.execute_mandate(
+        order_id="elsewhere1", amount=Decimal("399.00"), customer_id="cst_upim",
+        mandate_id="upim", execution_date=PLANNED + timedelta(days=9),
+    )  # fmt: skip
+    harness.control("tick")  # Juspay fails the order its PDN failed for: ORDER_FAILED too
+    wait_until(hooked.settled, what="the foreign PDN failure processed")
+    [foreign] = [
+        e for e in hooked.events() if e.event_name == "NOTIFICATION_FAILED" and e.id != late.id
+    ]
+    assert foreign.state == "UNMATCHED"
+    assert foreign.outcome is not None
+    assert "for review" in foreign.outcome
     debit = harness.debit("upim")
     assert (debit.state, debit.tries) == ("PENDING", 2)  # try 2 goes on
+    assert [o.order_id for o in harness.orders(debit.id)] == [first.order_id, second.order_id]
     assert hooked.errors == []
 
 
@@ -306,7 +333,7 @@ def test_a_mandate_revoked_at_juspay_without_a_webhook_is_read_back_and_not_debi
     [order] = harness.orders(debit.id)
     assert (order.gateway_status, order.error_code) == ("JUSPAY_DECLINED", "JP_852")
     assert mandate_row(harness, "upi5").status == "REVOKED"  # read with check_status
-    harness.run_until(APRIL + timedelta(days=1))
+    skip_to_april(harness, APRIL + timedelta(days=1))
     assert harness.txns_calls() == 1  # April is never executed
     assert len(harness.debits("upi5")) == 1
     assert harness.ledger("upi5") == []
@@ -329,16 +356,19 @@ def paused_at_juspay_with_its_status_read_failing(harness: Harness, mandate_id: 
     return debit
 
 
+@pytest.mark.parametrize("flow", ["juspay", "merchant"])
 def test_when_the_mandate_status_read_fails_its_debits_are_held_until_a_read_succeeds(
-    harness: Harness,
+    harness_factory: Callable[..., Harness], flow: str
 ) -> None:
+    harness = harness_factory(notification_flows=f"UPI:{flow}")
     paused_at_juspay_with_its_status_read_failing(harness, "upi6")
     # The customer resumes it at Juspay; billing still cannot read it.
     harness.control("mandates/upi6/status", status="ACTIVE", webhook=False)
-    harness.run_until(APRIL - LEAD + timedelta(hours=3))  # April's debit came due 3 h ago
+    skip_to_april(harness, APRIL - LEAD + timedelta(hours=3))  # April's came due 3 h ago
     april = harness.debits("upi6")[-1]
-    assert april.state == "PLANNED"
-    assert harness.txns_calls() == 1  # held: not sent
+    assert april.state == "PLANNED"  # held: neither its PDN nor its execution is sent
+    assert harness.txns_calls() == 1
+    assert len(harness.sandbox.state.notifications) == 1  # March's own
     assert "held" in causes(harness, april.id)
     harness.sandbox.state.faults.clear()  # Juspay answers again: the next look reads it
     harness.run_until(APRIL + timedelta(days=1))
@@ -422,7 +452,7 @@ def test_a_debit_of_a_paused_mandate_is_skipped_when_its_window_passes_not_redis
     assert "window passed" in harness.history(debit.id)[-1][2]
     harness.control("mandates/upi11/status", status="ACTIVE", webhook=False)
     set_status_locally(harness, "upi11", MandateStatus.ACTIVE)  # resumed after the window
-    harness.run_until(APRIL + timedelta(days=1))
+    skip_to_april(harness, APRIL + timedelta(days=1))
     march, april = harness.debits("upi11")
     assert (march.state, april.state) == ("SKIPPED", "CHARGED")
     assert len(harness.ledger("upi11")) == 1

@@ -43,7 +43,7 @@ from billing.services.debits.settlement import (
     classify_rejection_outcome,
     order_outcome,
 )
-from billing.services.mandates.actions import refresh, refresh_after_refusal
+from billing.services.mandates.actions import refresh_after_refusal, try_release
 from billing.services.ports import DebitGateway
 from billing.store import debits as store
 from billing.store.models import Debit, Mandate, Notification, Order
@@ -67,6 +67,16 @@ class _Previous:
     try_number: int
 
 
+@dataclass(frozen=True, slots=True)
+class _AskJuspay:
+    """Checks before sending that only Juspay can answer: a held mandate's status, the
+    previous try's order status."""
+
+    held_mandate: str | None
+    previous: _Previous | None
+    customer_id: str
+
+
 class Debits:
     """Execution and settlement of debits; every method is safe to run twice or concurrently."""
 
@@ -87,95 +97,115 @@ class Debits:
 
     def execute(self, debit_id: int) -> str:
         """Check, claim a due debit, record its next order, send it, settle from the answer."""
-        stop = self.checks_before_sending(debit_id)
-        if stop is not None:
-            return stop
-        now = self.clock()
-        with self.sessions() as session, session.begin():
-            found = store.with_mandate(session, debit_id)
-            if found is None:
-                return "missing"
-            debit, mandate = found
-            state = DebitState(debit.state)
-            not_ready = _not_ready(debit, state, now)
-            if not_ready is not None:
-                return not_ready
-            # Again inside the claim: a mandate paused or ended meanwhile still stops it.
-            terms = self._local_checks(session, debit, mandate, state, now)
-            if isinstance(terms, str):
-                return terms
-            notification_id, execution_date = terms
-            try_number = debit.tries + 1
-            order_id = order_id_for(mandate.mandate_id, debit.cycle, try_number)
-            claimed = store.move(
-                session,
-                debit.id,
-                expected=state,
-                target=_D.EXECUTING,
-                at=now,
-                cause=f"executing try {try_number}",
-                order_id=order_id,
-                values={"tries": try_number, "claimed_at": now, "due_at": None},
-            )
-            if not claimed:
-                return "claimed elsewhere"
-            session.add(
-                Order(
-                    order_id=order_id,
-                    debit_id=debit.id,
-                    try_number=try_number,
-                    amount=debit.amount,
-                    currency=debit.currency,
-                    state="RECORDED",
-                    notification_id=notification_id,
-                    execution_date=execution_date,
-                    checks=0,
-                    created_at=now,
+        asked_juspay = False
+        while True:
+            now = self.clock()
+            with self.sessions() as session, session.begin():
+                found = store.with_mandate(session, debit_id)
+                if found is None:
+                    return "missing"
+                debit, mandate = found
+                state = DebitState(debit.state)
+                checked = self.checks_before_sending(
+                    session, debit, mandate, state, now, asked_juspay=asked_juspay
                 )
-            )
+                if isinstance(checked, str):
+                    return checked
+                if isinstance(checked, _AskJuspay):
+                    ask = checked  # nothing written: Juspay is asked outside the transaction
+                else:
+                    order_id = self._claim(session, debit, mandate, state, now, checked)
+                    if order_id is None:
+                        return "claimed elsewhere"
+                    break
+            stop = self._ask_juspay(debit_id, state, ask)
+            if stop is not None:
+                return stop
+            asked_juspay = True
         # Committed: the order exists on our side before a byte goes to Juspay.
         return self.send(order_id)
 
-    def checks_before_sending(self, debit_id: int) -> str | None:
-        """Every check before an execution call, in one place; None = the next order may go.
+    def checks_before_sending(
+        self,
+        session: Session,
+        debit: Debit,
+        mandate: Mandate,
+        state: DebitState,
+        now: datetime,
+        *,
+        asked_juspay: bool,
+    ) -> tuple[str | None, datetime | None] | _AskJuspay | str:
+        """Every check before an execution call, in one place, inside the claim's transaction.
 
-        1. A mandate held after a failed status read: a sync is tried first (it lifts the hold).
-        2. A try behind it: that order's status is read at Juspay (SPEC §5); charged or pending
-           (Juspay's silent retry, a late charge) settles or waits, and nothing is sent.
+        1. Not due, or not executable: nothing to do.
+        2. What only Juspay can tell (asked first, outside the transaction, `_ask_juspay`): a
+           mandate held after a failed status read tries the sync that lifts the hold; a try
+           behind it has that order's status read (SPEC §5): charged or pending (Juspay's
+           silent retry, a late charge) settles or waits, and nothing is sent.
         3. The window against the instant Juspay would debit, and the mandate as known here
            (`domain.sending.may_send`): SKIPPED or held, with the reason.
-        Returns what was done instead of sending (or why it is not due).
+        Returns the terms of the order that may go (notification_id, execution_date), what to
+        ask Juspay first, or what was done instead (a line for the caller).
         """
-        now = self.clock()
-        with self.sessions() as session:
-            found = store.with_mandate(session, debit_id)
-            if found is None:
-                return "missing"
-            debit, mandate = found
-            state = DebitState(debit.state)
-            not_ready = _not_ready(debit, state, now)
-            if not_ready is not None:
-                return not_ready
-            held = mandate.mandate_id if mandate.hold_reason else None
-            customer_id = mandate.customer_id
+        not_ready = _not_ready(debit, state, now)
+        if not_ready is not None:
+            return not_ready
+        if not asked_juspay:
             previous = self._previous(session, debit)
-        if held is not None:
-            self._try_release(held, now)
-        if previous is not None:
-            stop = self._read_previous(debit_id, state, previous, customer_id)
-            if stop is not None:
-                return stop
-        with self.sessions() as session, session.begin():
-            found = store.with_mandate(session, debit_id)
-            if found is None:
-                return "missing"
-            debit, mandate = found
-            state = DebitState(debit.state)
-            not_ready = _not_ready(debit, state, now)
-            if not_ready is not None:
-                return not_ready
-            terms = self._local_checks(session, debit, mandate, state, now)
-            return terms if isinstance(terms, str) else None
+            if mandate.hold_reason or previous is not None:
+                held = mandate.mandate_id if mandate.hold_reason else None
+                return _AskJuspay(held, previous, mandate.customer_id)
+        return self._local_checks(session, debit, mandate, state, now)
+
+    def _claim(
+        self,
+        session: Session,
+        debit: Debit,
+        mandate: Mandate,
+        state: DebitState,
+        now: datetime,
+        terms: tuple[str | None, datetime | None],
+    ) -> str | None:
+        """Claim the debit and record its next order (committed by the caller); None = taken."""
+        notification_id, execution_date = terms
+        try_number = debit.tries + 1
+        order_id = order_id_for(mandate.mandate_id, debit.cycle, try_number)
+        claimed = store.move(
+            session,
+            debit.id,
+            expected=state,
+            target=_D.EXECUTING,
+            at=now,
+            cause=f"executing try {try_number}",
+            order_id=order_id,
+            values={"tries": try_number, "claimed_at": now, "due_at": None},
+        )
+        if not claimed:
+            return None
+        session.add(
+            Order(
+                order_id=order_id,
+                debit_id=debit.id,
+                try_number=try_number,
+                amount=debit.amount,
+                currency=debit.currency,
+                state="RECORDED",
+                notification_id=notification_id,
+                execution_date=execution_date,
+                checks=0,
+                created_at=now,
+            )
+        )
+        return order_id
+
+    def _ask_juspay(self, debit_id: int, state: DebitState, ask: _AskJuspay) -> str | None:
+        """The checks only Juspay can answer; None = go on to the local checks."""
+        if ask.held_mandate is not None:
+            try_release(self.sessions, self.gateway, ask.held_mandate, now=self.clock(),
+                        calendar=self.policy.planning.calendar)  # fmt: skip
+        if ask.previous is not None:
+            return self._read_previous(debit_id, state, ask.previous, ask.customer_id)
+        return None
 
     def _previous(self, session: Session, debit: Debit) -> _Previous | None:
         if debit.tries < 1:
@@ -228,14 +258,6 @@ class Debits:
             when = now + self.policy.recheck_previous
             store.hold(session, debit, state=state, until=when, reason=reason, at=now)
             return f"held: {reason}"
-
-    def _try_release(self, mandate_id: str, now: datetime) -> None:
-        """A held mandate: try the sync that lifts its hold (and records what Juspay says)."""
-        try:
-            refresh(self.sessions, self.gateway, mandate_id, now=now,
-                    calendar=self.policy.planning.calendar)  # fmt: skip
-        except ServiceError as exc:
-            log.info("mandate %s stays held: %s", mandate_id, exc)
 
     def _local_checks(
         self, session: Session, debit: Debit, mandate: Mandate, state: DebitState, now: datetime

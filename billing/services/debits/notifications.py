@@ -42,7 +42,7 @@ from billing.gateway import (
 )
 from billing.services import Clock
 from billing.services.debits.policy import DebitPolicy
-from billing.services.mandates.actions import refresh_after_refusal
+from billing.services.mandates.actions import refresh_after_refusal, try_release
 from billing.services.ports import DebitGateway
 from billing.store import debits as debit_store
 from billing.store.models import Debit, Mandate, Notification, Order
@@ -79,7 +79,7 @@ class Notifications:
 
     # -- merchant flow ---------------------------------------------------------------------
 
-    def send(self, debit_id: int) -> str:
+    def send(self, debit_id: int, *, released: bool = False) -> str:
         """Check, claim a due merchant-flow debit, record its PDN, send it."""
         now = self.clock()
         with self.sessions() as session, session.begin():
@@ -92,56 +92,67 @@ class Notifications:
                 return f"no PDN to send ({debit.flow}, {state})"
             if debit.due_at is None or debit.due_at > now:
                 return "not due"
-            txn_date = pdn_txn_date(debit.planned_at, now)
-            gate = may_send(
-                mandate_status=MandateStatus(mandate.status),
-                hold_reason=mandate.hold_reason,
-                debits_at=txn_date,
-                window_closes_at=debit.window_closes_at,
-                now=now,
+            held = mandate.mandate_id if mandate.hold_reason and not released else None
+            claimed = None if held else self._claim(session, debit, mandate, state, now)
+        if held is not None:  # a held mandate: try the sync that lifts the hold, then look again
+            try_release(self.sessions, self.gateway, held, now=now,
+                        calendar=self.policy.planning.calendar)  # fmt: skip
+            return self.send(debit_id, released=True)
+        assert claimed is not None  # None only for a held mandate, handled above
+        if isinstance(claimed, str):
+            return claimed
+        return self._send(*claimed)
+
+    def _claim(
+        self, session: Session, debit: Debit, mandate: Mandate, state: DebitState, now: datetime
+    ) -> tuple[str, str, str, Decimal, datetime] | str:
+        """The window and mandate checks of any call (`sending.may_send`), then the claim and
+        the PDN's row; returns what `_send` needs, or what was done instead."""
+        txn_date = pdn_txn_date(debit.planned_at, now)
+        gate = may_send(
+            mandate_status=MandateStatus(mandate.status),
+            hold_reason=mandate.hold_reason,
+            debits_at=txn_date,
+            window_closes_at=debit.window_closes_at,
+            now=now,
+        )
+        if gate.verdict is Verdict.SKIP:
+            reason = gate.reason
+            if reason.startswith("window passed:"):
+                reason = "window passed: no time left in it for a 24 h pre-debit notification"
+            debit_store.move(session, debit.id, expected=state, target=_D.SKIPPED, at=now,
+                             cause=reason, values={"due_at": None})  # fmt: skip
+            return f"skipped: {reason}"
+        if gate.verdict is Verdict.HOLD:  # looked at again later, not at every beat
+            until = now + self.policy.paused_recheck
+            debit_store.hold(session, debit, state=state, until=until, reason=gate.reason,
+                             at=now)  # fmt: skip
+            return gate.reason
+        sent_before = session.scalar(
+            select(func.count()).select_from(Notification).where(Notification.debit_id == debit.id)
+        )
+        reference = notification_ref_for(mandate.mandate_id, debit.cycle, (sent_before or 0) + 1)
+        if not debit_store.move(
+            session, debit.id, expected=state, target=_D.NOTIFYING, at=now,
+            cause=f"sending pre-debit notification {reference} for {txn_date:%Y-%m-%d}",
+            values={"claimed_at": now, "due_at": None},
+        ):  # fmt: skip
+            return "claimed elsewhere"
+        session.add(
+            Notification(
+                reference=reference,
+                mandate_pk=mandate.id,
+                debit_id=debit.id,
+                status="RECORDED",
+                amount=debit.amount,
+                txn_date=txn_date,
+                next_check_at=now + PDN_CHECKS[0],
+                checks=0,
+                created_at=now,
+                updated_at=now,
             )
-            if gate.verdict is Verdict.SKIP:
-                reason = gate.reason
-                if reason.startswith("window passed:"):
-                    reason = "window passed: no time left in it for a 24 h pre-debit notification"
-                debit_store.move(session, debit.id, expected=state, target=_D.SKIPPED, at=now,
-                                 cause=reason, values={"due_at": None})  # fmt: skip
-                return f"skipped: {reason}"
-            if gate.verdict is Verdict.HOLD:  # looked at again later, not at every beat
-                until = now + self.policy.paused_recheck
-                debit_store.hold(session, debit, state=state, until=until, reason=gate.reason,
-                                 at=now)  # fmt: skip
-                return gate.reason
-            sent_before = session.scalar(
-                select(func.count())
-                .select_from(Notification)
-                .where(Notification.debit_id == debit.id)
-            )
-            reference = notification_ref_for(
-                mandate.mandate_id, debit.cycle, (sent_before or 0) + 1
-            )
-            if not debit_store.move(
-                session, debit.id, expected=state, target=_D.NOTIFYING, at=now,
-                cause=f"sending pre-debit notification {reference} for {txn_date:%Y-%m-%d}",
-                values={"claimed_at": now, "due_at": None},
-            ):  # fmt: skip
-                return "claimed elsewhere"
-            session.add(
-                Notification(
-                    reference=reference,
-                    mandate_pk=mandate.id,
-                    debit_id=debit.id,
-                    status="RECORDED",
-                    amount=debit.amount,
-                    txn_date=txn_date,
-                    next_check_at=now + PDN_CHECKS[0],
-                    checks=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            mandate_id, customer_id, amount = mandate.mandate_id, mandate.customer_id, debit.amount
-        return self._send(reference, mandate_id, customer_id, amount, txn_date)
+        )
+        return reference, mandate.mandate_id, mandate.customer_id, debit.amount, txn_date
 
     def _send(
         self, reference: str, mandate_id: str, customer_id: str, amount: Decimal, txn_date: datetime
@@ -358,11 +369,12 @@ class Notifications:
         """Juspay's own PDN failed: the order it announced will not be debited.
 
         Juspay's event names the mandate and the day (`source_info.txn_date`), not our order.
-        It is matched to the one juspay-flow order pending on that mandate whose execution date
-        is that local day, for that amount; None when none matches exactly (or several do):
-        the caller keeps the event for review and nothing is changed. The matched debit gets a
-        new order (a new try, after the read of this order's status that precedes every next
-        try) if a try is left and the window allows; else its order is polled now and its own
+        It is matched to the one juspay-flow order of that mandate whose execution date is that
+        local day, for that amount; None when none matches exactly (or several do): the caller
+        keeps the event for review and nothing is changed. An order already settled (its
+        failure seen by a poll first) needs nothing more. The matched pending debit gets a new
+        order (a new try, after the read of this order's status that precedes every next try)
+        if a try is left and the window allows; else its order is polled now and its own
         status ends the debit.
         """
         if txn_date is None:
@@ -374,12 +386,8 @@ class Notifications:
             rows = session.execute(
                 select(Debit, Order)
                 .join(Mandate, Mandate.id == Debit.mandate_pk)
-                .join(Order, (Order.debit_id == Debit.id) & (Order.try_number == Debit.tries))
-                .where(
-                    Mandate.mandate_id == mandate_id,
-                    Debit.state == _D.PENDING,
-                    Debit.flow == Flow.JUSPAY,
-                )
+                .join(Order, Order.debit_id == Debit.id)
+                .where(Mandate.mandate_id == mandate_id, Debit.flow == Flow.JUSPAY)
             ).all()
             matching = [
                 (d, o)
@@ -391,6 +399,8 @@ class Notifications:
             if len(matching) != 1:
                 return None
             [(debit, order)] = matching
+            if debit.state != _D.PENDING or order.try_number != debit.tries:
+                return f"order {order.order_id} already settled (debit {debit.state}): no change"
             lead = self.policy.retry_lead(debit.flow)
             tries_left = debit.tries < self.policy.retry.max_tries
             if not (tries_left and now + lead < debit.window_closes_at):

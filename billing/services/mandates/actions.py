@@ -249,6 +249,24 @@ def refresh_after_refusal(
         return f"mandate {mandate_id} {require(session, mandate_id).status} (read from Juspay)"
 
 
+def try_release(
+    sessions: sessionmaker[Session],
+    gateway: MandateStatusReader,
+    mandate_id: str,
+    *,
+    now: datetime,
+    calendar: DebitCalendar,
+) -> bool:
+    """A held mandate's debit is due: try the sync that lifts the hold. True if it was lifted
+    (what Juspay said is recorded); False if Juspay still cannot be read (it stays held)."""
+    try:
+        report = refresh(sessions, gateway, mandate_id, now=now, calendar=calendar)
+    except ServiceError as exc:
+        log.info("mandate %s stays held: %s", mandate_id, exc)
+        return False
+    return report.bad == 0
+
+
 def hold(sessions: sessionmaker[Session], mandate_id: str, reason: str, *, now: datetime) -> str:
     """Hold a mandate's debits until a sync from Juspay succeeds; the reason is recorded."""
     with sessions() as session, session.begin():

@@ -300,8 +300,8 @@ class WebhookEvents:
         if matched is None:
             return Handled(
                 UNMATCHED,
-                f"{juspays} failed for no pending order of mandate {mandate_id} on that day "
-                "and amount: for review",
+                f"{juspays} failed, matching no order of mandate {mandate_id} on that day "
+                "for that amount: for review",
             )
         return Handled(PROCESSED, f"{juspays} failed: {matched}")
 
