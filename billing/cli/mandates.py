@@ -47,6 +47,8 @@ def mandate_row(m: Mandate) -> dict[str, Any]:
         "end_date": m.end_date,
         "scheduled": not service.is_unscheduled(m),
         "next_debit_at": m.next_cycle_at,
+        # Why its debits are held until a sync succeeds (`billing mandates sync` lifts it).
+        "held": m.hold_reason,
     }
 
 

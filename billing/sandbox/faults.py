@@ -11,7 +11,8 @@ kinds (and their parameters):
   timeout_after  process, hold the answer `seconds` (past the client's read timeout), then close
   latency        wait `seconds`, then carry on; `after: true` processes first, then waits
                  (the webhooks the call emits are on their way while the caller still waits)
-  pending        the created object stays pending for `polls` polls
+  pending        the created object stays pending for `polls` polls (and not a second less:
+                 no settling by time meanwhile; a merchant PDN with a large `polls` is stuck)
   fail           the created object ends failed: `order_status` (default AUTHORIZATION_FAILED),
                  `error_code`, `error_message`; a notification ends FAILURE, a fulfillment FAILURE
   silent_retry   the order first fails with Juspay retrying (additional_info.mandate_retry_info

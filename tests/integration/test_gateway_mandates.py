@@ -124,6 +124,16 @@ def test_a_notification_can_fail_and_cannot_be_reused_for_execution(
         notify(juspay_client, "pdn2", at=T0 + timedelta(hours=50))
 
 
+def test_a_pending_fault_keeps_a_notification_pending_whatever_the_time(
+    upi: SandboxServer, juspay_client: JuspayClient
+) -> None:
+    upi.state.faults.add(Fault(kind="pending", endpoint="mandates", key="pdn3", polls=5))
+    notify(juspay_client, "pdn3", at=T0 + timedelta(hours=25))
+    upi.state.clock.advance(timedelta(days=2))  # far past notification_seconds
+    statuses = [juspay_client.notification_status("pdn3", customer_id=CUSTOMER) for _ in range(5)]
+    assert [n.status for n in statuses] == ["PENDING"] * 4 + ["SUCCESS"]
+
+
 def test_check_status_and_the_customer_list(
     upi: SandboxServer, juspay_client: JuspayClient
 ) -> None:
