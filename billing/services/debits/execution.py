@@ -41,9 +41,10 @@ from billing.services.debits.policy import DebitPolicy
 from billing.services.debits.settlement import (
     Settlement,
     classify_rejection_outcome,
+    mandate_check,
     order_outcome,
 )
-from billing.services.mandates.actions import refresh_after_refusal, try_release
+from billing.services.mandates.actions import try_release
 from billing.services.ports import DebitGateway
 from billing.store import debits as store
 from billing.store.models import Debit, Mandate, Notification, Order
@@ -91,6 +92,7 @@ class Debits:
         self.gateway = gateway
         self.policy = policy
         self.clock = clock
+        self.check_mandate = mandate_check(sessions, gateway, policy, clock)
         self.settlement = Settlement(sessions, policy, clock, self.check_mandate)
 
     # -- execute ---------------------------------------------------------------------------
@@ -432,17 +434,6 @@ class Debits:
         at: datetime | None = None,
     ) -> str:
         return self.settlement.settle_from_status(order_id, status, source=source, at=at)
-
-    def check_mandate(self, mandate_id: str, why: str) -> str:
-        """Juspay refused a debit for a reason about the mandate: read it back (SPEC §2, §5)."""
-        return refresh_after_refusal(
-            self.sessions,
-            self.gateway,
-            mandate_id,
-            reason=why,
-            now=self.clock(),
-            calendar=self.policy.planning.calendar,
-        )
 
 
 def _not_ready(debit: Debit, state: DebitState, now: datetime) -> str | None:

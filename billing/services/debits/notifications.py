@@ -42,7 +42,8 @@ from billing.gateway import (
 )
 from billing.services import Clock
 from billing.services.debits.policy import DebitPolicy
-from billing.services.mandates.actions import refresh_after_refusal, try_release
+from billing.services.debits.settlement import mandate_check
+from billing.services.mandates.actions import try_release
 from billing.services.ports import DebitGateway
 from billing.store import debits as debit_store
 from billing.store.models import Debit, Mandate, Notification, Order
@@ -76,6 +77,7 @@ class Notifications:
         self.gateway = gateway
         self.policy = policy
         self.clock = clock
+        self.check_mandate = mandate_check(sessions, gateway, policy, clock)
 
     # -- merchant flow ---------------------------------------------------------------------
 
@@ -175,7 +177,7 @@ class Notifications:
             outcome = self.record(reference, "FAILURE", source=f"rejected {exc.code}")
             if concerns_mandate(exc.code, exc.message):
                 why = f"Juspay refused PDN {reference}: {exc.code} {exc.message or ''}".strip()
-                log.info("PDN %s: %s", reference, self._check_mandate(mandate_id, why))
+                log.info("PDN %s: %s", reference, self.check_mandate(mandate_id, why))
             return outcome
         return self.record(reference, result.status, source="send")
 
@@ -190,16 +192,6 @@ class Notifications:
             exc,
         )
         return "halted: credentials refused (401)"
-
-    def _check_mandate(self, mandate_id: str, why: str) -> str:
-        return refresh_after_refusal(
-            self.sessions,
-            self.gateway,
-            mandate_id,
-            reason=why,
-            now=self.clock(),
-            calendar=self.policy.planning.calendar,
-        )
 
     def check(self, reference: str) -> str:
         """Read a due PDN's status once; resend the same reference if Juspay never got it."""

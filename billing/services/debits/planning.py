@@ -181,6 +181,15 @@ class ForecastDay:
             self.debits.append(debit)
 
 
+def _planned_item(
+    debit: Debit, mandate_id: str, customer_id: str, cal: DebitCalendar, *, overdue: bool
+) -> ForecastDebit:
+    return ForecastDebit(
+        cal.local_date(debit.planned_at), debit.planned_at, mandate_id, customer_id,
+        debit.amount, debit.flow, debit.state, overdue=overdue, due_at=debit.due_at,
+    )  # fmt: skip
+
+
 def forecast(
     session: Session,
     policy: PlanningPolicy,
@@ -218,21 +227,7 @@ def forecast(
         .order_by(Debit.planned_at, Debit.id)
     )
     for debit, mandate_id, customer_id in overdue_rows:
-        overdue.add(
-            ForecastDebit(
-                cal.local_date(debit.planned_at),
-                debit.planned_at,
-                mandate_id,
-                customer_id,
-                debit.amount,
-                debit.flow,
-                debit.state,
-                overdue=True,
-                due_at=debit.due_at,
-            ),
-            keep=detail,
-        )
-
+        overdue.add(_planned_item(debit, mandate_id, customer_id, cal, overdue=True), keep=detail)
     planned_rows = session.execute(
         select(Debit, Mandate.mandate_id, Mandate.customer_id)
         .join(Mandate, Mandate.id == Debit.mandate_pk)
@@ -244,17 +239,7 @@ def forecast(
         .order_by(Debit.planned_at)
     )
     for debit, mandate_id, customer_id in planned_rows:
-        add(
-            ForecastDebit(
-                cal.local_date(debit.planned_at),
-                debit.planned_at,
-                mandate_id,
-                customer_id,
-                debit.amount,
-                debit.flow,
-                debit.state,
-            )
-        )
+        add(_planned_item(debit, mandate_id, customer_id, cal, overdue=False))
     upcoming_mandates = session.scalars(
         select(Mandate)
         .where(Mandate.status == "ACTIVE", Mandate.next_cycle_at < end)

@@ -32,6 +32,8 @@ from billing.domain.polling import next_check_at
 from billing.gateway import OrderStatusResult, Rejected
 from billing.services import Clock
 from billing.services.debits.policy import DebitPolicy
+from billing.services.mandates.actions import refresh_after_refusal
+from billing.services.ports import MandateStatusReader
 from billing.store import debits as store
 from billing.store.models import Debit, Mandate, Order
 
@@ -40,6 +42,22 @@ log = logging.getLogger("billing.debits")
 _D = DebitState
 MandateCheck = Callable[[str, str], str]
 """(mandate_id, why) -> what was learnt: reads the mandate's status from Juspay and records it."""
+
+
+def mandate_check(
+    sessions: sessionmaker[Session], gateway: MandateStatusReader, policy: DebitPolicy, clock: Clock
+) -> MandateCheck:
+    """The read-back of a mandate Juspay refused a debit or a PDN for (SPEC §2, §5)."""
+
+    def check(mandate_id: str, why: str) -> str:
+        return refresh_after_refusal(
+            sessions, gateway, mandate_id, reason=why, now=clock(),
+            calendar=policy.planning.calendar,
+        )  # fmt: skip
+
+    return check
+
+
 # A mandate to read back after the transaction: (mandate_id, why).
 _Check = tuple[str, str] | None
 
@@ -217,21 +235,8 @@ class Settlement:
         if target == state:
             return f"still {state}", None
         reason = f"{cause}; {decision.reason}" if decision.reason else cause
-        store.move(
-            session,
-            debit.id,
-            expected=state,
-            target=target,
-            at=now,
-            cause=reason,
-            order_id=order.order_id,
-            values={
-                "due_at": decision.retry_at,
-                "last_error": (order.error_code or None),
-                "dispatched_at": None,
-            },
-        )
-        return str(target), self._mandate_to_check(session, debit, order, outcome)
+        return self._move(session, debit, order, state, target, outcome, now, reason,
+                          due_at=decision.retry_at)  # fmt: skip
 
     def _between_tries(
         self,
@@ -257,15 +262,36 @@ class Settlement:
             order.state, order.settled_at, order.next_check_at = "SENT", None, when
         else:
             self._settled(order, now)
+        reason = f"{cause}; {decision.reason}"
+        return self._move(session, debit, order, state, target, outcome, now, reason, due_at=None)
+
+    def _move(
+        self,
+        session: Session,
+        debit: Debit,
+        order: Order,
+        state: DebitState,
+        target: DebitState,
+        outcome: Outcome,
+        now: datetime,
+        cause: str,
+        *,
+        due_at: datetime | None,
+    ) -> tuple[str, _Check]:
+        """Move the debit as decided; a hard failure about the mandate has it read back."""
         store.move(
             session,
             debit.id,
             expected=state,
             target=target,
             at=now,
-            cause=f"{cause}; {decision.reason}",
+            cause=cause,
             order_id=order.order_id,
-            values={"due_at": None, "dispatched_at": None, "claimed_at": None},
+            values={
+                "due_at": due_at,
+                "last_error": (order.error_code or None),
+                "dispatched_at": None,
+            },
         )
         return str(target), self._mandate_to_check(session, debit, order, outcome)
 
