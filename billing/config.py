@@ -27,6 +27,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from billing.domain.timing import JUSPAY_MIN_EXECUTION_LEAD
+
 ENV_PREFIX = "BILLING_"
 PAYMENT_METHOD_TYPES = ("UPI", "CARD", "NB", "WALLET")
 NOTIFICATION_FLOWS = ("juspay", "merchant", "none")
@@ -232,6 +234,17 @@ class Settings(BaseSettings):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("execution_lead")
+    @classmethod
+    def _juspay_lead(cls, value: timedelta) -> timedelta:
+        # Juspay asks for mandate execution at least 25 h ahead of the debit (its PDN, then its
+        # 24 h wait); a shorter lead would have Juspay debit after the planned day.
+        if value < JUSPAY_MIN_EXECUTION_LEAD:
+            hours = JUSPAY_MIN_EXECUTION_LEAD.total_seconds() / 3600
+            given = value.total_seconds() / 3600
+            raise ValueError(f"must be at least {hours:g}h (Juspay's lead), got {given:g}h")
         return value
 
     def flow_for(self, payment_method_type: str) -> str:

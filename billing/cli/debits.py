@@ -138,7 +138,12 @@ def show(ctx: click.Context, debit_id: int, as_json: bool) -> None:
 @debits.command()
 @click.argument("mandate_id")
 @click.option("--amount", required=True, help="The amount to debit (validated by the terms).")
-@click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), help="Local date; default today.")
+@click.option(
+    "--on",
+    "on",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Local date; default: the first day from today that the flow's notice allows.",
+)
 @click.pass_context
 def present(ctx: click.Context, mandate_id: str, amount: str, on: Any) -> None:
     """Present a debit for an ASPRESENTED or ONETIME mandate."""

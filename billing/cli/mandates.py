@@ -47,6 +47,8 @@ def mandate_row(m: Mandate) -> dict[str, Any]:
         "end_date": m.end_date,
         "scheduled": not service.is_unscheduled(m),
         "next_debit_at": m.next_cycle_at,
+        # Why its debits are held until a sync succeeds (`billing mandates sync` lifts it).
+        "held": m.hold_reason,
     }
 
 
@@ -261,7 +263,11 @@ def set_amount(ctx: click.Context, mandate_id: str, amount: str) -> None:
 def schedule(
     ctx: click.Context, days: int, now_text: str | None, detail: bool, as_json: bool
 ) -> None:
-    """The coming debits per day (date, amount, flow) with a total per day; read-only."""
+    """The coming debits per day (date, amount, flow) with a total per day; read-only.
+
+    Debits already due (planned before now, not yet sent: catch-up after an import or an
+    outage) come first, marked overdue, and count in the totals.
+    """
     c = container(ctx)
     now = parse_now(now_text) or c.clock()
     with c.sessions() as session:
@@ -271,6 +277,7 @@ def schedule(
             [
                 {
                     "day": d.day,
+                    "overdue": d.overdue,
                     "count": d.count,
                     "total": d.total,
                     "by_flow": {f: {"count": v[0], "total": v[1]} for f, v in d.by_flow.items()},
@@ -282,6 +289,8 @@ def schedule(
                             "flow": x.flow,
                             "planned_at": x.planned_at,
                             "state": x.state,
+                            "overdue": x.overdue,
+                            "due_at": x.due_at,
                         }
                         for x in d.debits
                     ],
@@ -294,12 +303,12 @@ def schedule(
         click.echo(f"no debits in the next {days} days")
     for d in result:
         flows = ", ".join(f"{f}: {v[0]} / {v[1]}" for f, v in sorted(d.by_flow.items()))
-        click.echo(f"{d.day}  {d.count:>7} debits  total {d.total:>14}  ({flows})")
+        label = "overdue   " if d.overdue else str(d.day)
+        click.echo(f"{label}  {d.count:>7} debits  total {d.total:>14}  ({flows})")
         for x in d.debits:
-            click.echo(
-                f"    {x.planned_at:%H:%M} UTC  {x.mandate_id:<24} {x.amount:>12}  "
-                f"{x.flow:<8} {x.state}"
-            )
+            when = f"{x.planned_at:%Y-%m-%d %H:%M}" if x.overdue else f"{x.planned_at:%H:%M}"
+            mark = f"{x.state} OVERDUE" if x.overdue else x.state
+            click.echo(f"    {when} UTC  {x.mandate_id:<24} {x.amount:>12}  {x.flow:<8} {mark}")
     grand = sum((d.total for d in result), start=type(result[0].total)(0)) if result else 0
     click.echo(f"total: {sum(d.count for d in result)} debits, {grand}")
 

@@ -53,8 +53,11 @@ def event_row(event: WebhookEvent) -> dict[str, Any]:
 
 
 @webhooks.command("list")
-@click.option("--unprocessed", is_flag=True, help="Only RECEIVED and POISONED events.")
-@click.option("--state", help="Only events in this state (RECEIVED, PROCESSED, IGNORED, POISONED).")
+@click.option("--unprocessed", is_flag=True, help="Only RECEIVED, POISONED and UNMATCHED events.")
+@click.option(
+    "--state",
+    help="Only events in this state (RECEIVED, PROCESSED, IGNORED, POISONED, UNMATCHED).",
+)
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -83,7 +86,7 @@ def list_(
 @click.option("--force", is_flag=True, help="Also replay an event already PROCESSED.")
 @click.pass_context
 def replay(ctx: click.Context, event_id: str, force: bool) -> None:
-    """Process a stored event again, now, in this process (also a POISONED or IGNORED one).
+    """Process a stored event again, now, in this process (also POISONED, IGNORED, UNMATCHED).
 
     EVENT_ID is Juspay's event id, or the row number (`pk`) that `list` shows.
     """

@@ -4,6 +4,8 @@
              └──────────────────────────┴─> EXECUTING ─> CHARGED | PENDING | UNKNOWN
                                                        | RETRY_SCHEDULED | FAILED | MANUAL_REVIEW
     PENDING / UNKNOWN settle later; RETRY_SCHEDULED goes back to EXECUTING (or NOTIFYING).
+    A debit not yet sending its next try still hears of its previous order (`reconsider`):
+    charged after all -> CHARGED, taken up again by Juspay -> PENDING (no new order races it).
     Final: CHARGED, FAILED, SKIPPED, CANCELLED, MANUAL_REVIEW.
 
 Unlike a mandate status, a debit state never "moves" to itself: services claim a row with
@@ -41,16 +43,27 @@ class DebitState(StrEnum):
 
 
 _D = DebitState
+# What a debit between tries may become on news of its previous order (`reconsider`).
+_D_HEARD = (_D.CHARGED, _D.PENDING, _D.FAILED, _D.MANUAL_REVIEW)
 FINAL_DEBIT_STATES = frozenset({_D.CHARGED, _D.FAILED, _D.SKIPPED, _D.CANCELLED, _D.MANUAL_REVIEW})
 
 DEBIT_TRANSITIONS: Mapping[DebitState, frozenset[DebitState]] = MappingProxyType(
     {
-        _D.PLANNED: frozenset({_D.NOTIFYING, _D.EXECUTING, _D.SKIPPED, _D.CANCELLED}),
-        # PDN sent (merchant flow). Back to PLANNED: the PDN failed and will be sent again;
-        # FAILED: it failed with no time left in the window.
-        _D.NOTIFYING: frozenset({_D.NOTIFIED, _D.PLANNED, _D.FAILED, _D.SKIPPED, _D.CANCELLED}),
+        # FAILED / MANUAL_REVIEW: news of the previous try of a merchant-flow retry waiting for
+        # its new PDN (`reconsider`). Never CHARGED from here: a charge needs an order in flight.
+        _D.PLANNED: frozenset(
+            {_D.NOTIFYING, _D.EXECUTING, _D.SKIPPED, _D.CANCELLED, _D.FAILED, _D.MANUAL_REVIEW}
+        ),
+        # PDN sent (merchant flow). Back to PLANNED: the PDN failed (or stalled past its date)
+        # and a new one is due; FAILED: it failed with no time left; SKIPPED: the window can no
+        # longer fit its 24 h notice, or the mandate ended; CANCELLED: the merchant stopped it.
+        _D.NOTIFYING: frozenset(
+            {_D.NOTIFIED, _D.PLANNED, _D.FAILED, _D.SKIPPED, _D.CANCELLED, *_D_HEARD}
+        ),
         # Back to PLANNED: amount or date changed after the PDN; a new PDN must match (SPEC §4).
-        _D.NOTIFIED: frozenset({_D.EXECUTING, _D.PLANNED, _D.FAILED, _D.SKIPPED, _D.CANCELLED}),
+        _D.NOTIFIED: frozenset(
+            {_D.EXECUTING, _D.PLANNED, _D.FAILED, _D.SKIPPED, _D.CANCELLED, *_D_HEARD}
+        ),
         # The order row is committed; from here the money may move, so no SKIPPED / CANCELLED.
         _D.EXECUTING: frozenset(
             {_D.CHARGED, _D.PENDING, _D.UNKNOWN, _D.RETRY_SCHEDULED, _D.FAILED, _D.MANUAL_REVIEW}
@@ -61,15 +74,24 @@ DEBIT_TRANSITIONS: Mapping[DebitState, frozenset[DebitState]] = MappingProxyType
             {_D.CHARGED, _D.RETRY_SCHEDULED, _D.FAILED, _D.MANUAL_REVIEW, _D.CANCELLED}
         ),
         # Reconciled by order status; EXECUTING again only to resend the same order_id after
-        # the gateway said the order does not exist.
+        # the gateway said the order does not exist; SKIPPED when it can no longer be sent (the
+        # window passed, the mandate ended): Juspay has no such order, so nothing moved.
         _D.UNKNOWN: frozenset(
-            {_D.EXECUTING, _D.CHARGED, _D.PENDING, _D.RETRY_SCHEDULED, _D.FAILED, _D.MANUAL_REVIEW}
+            {
+                _D.EXECUTING,
+                _D.CHARGED,
+                _D.PENDING,
+                _D.RETRY_SCHEDULED,
+                _D.FAILED,
+                _D.MANUAL_REVIEW,
+                _D.SKIPPED,
+            }
         ),
         # NOTIFYING: merchant flow, the next try is on another date and needs its own PDN.
-        # CHARGED: the order reported failed was charged after all (a late ORDER_SUCCEEDED,
-        # a corrected status): the money arrived, so the cycle is paid and no retry is sent.
+        # CHARGED / PENDING: the order reported failed was charged after all, or Juspay took it
+        # up again (a late ORDER_SUCCEEDED, the read before the next try): no new order is sent.
         _D.RETRY_SCHEDULED: frozenset(
-            {_D.EXECUTING, _D.NOTIFYING, _D.FAILED, _D.SKIPPED, _D.CANCELLED, _D.CHARGED}
+            {_D.EXECUTING, _D.NOTIFYING, _D.SKIPPED, _D.CANCELLED, *_D_HEARD}
         ),
         **{state: frozenset[DebitState]() for state in FINAL_DEBIT_STATES},
     }
@@ -77,6 +99,9 @@ DEBIT_TRANSITIONS: Mapping[DebitState, frozenset[DebitState]] = MappingProxyType
 
 # The states in which a gateway outcome for the debit's current order can arrive.
 AWAITING_OUTCOME = frozenset({_D.EXECUTING, _D.PENDING, _D.UNKNOWN})
+# Not yet sent: a debit waiting for its first try, or between tries. With a try behind it,
+# news of that order still moves it (`reconsider`): the next order must never race it.
+NOT_SENT = frozenset({_D.PLANNED, _D.NOTIFYING, _D.NOTIFIED, _D.RETRY_SCHEDULED})
 
 
 def can_transition_debit(current: DebitState, target: DebitState) -> bool:
@@ -188,3 +213,28 @@ def decide(
 
 def _checked(state: DebitState, target: DebitState) -> DebitState:
     return target if target == state else debit_transition(state, target)
+
+
+def reconsider(state: DebitState, outcome: Outcome) -> Decision:
+    """A debit between tries (not yet sending its next order) hears about its previous order.
+
+    Juspay may charge or take up again an order it reported failed (its silent retry, a late
+    status): CHARGED ends the debit, PENDING makes it wait on that order (never race it with a
+    new one), a hard failure ends it. A soft failure or an unreadable answer changes nothing:
+    the next try goes as planned, after its own read of this order (`sending.previous_try_allows`).
+    """
+    if state not in NOT_SENT:
+        raise IllegalTransition("debit", state, str(outcome))
+    if outcome in (Outcome.CHARGED, Outcome.PENDING) and state is _D.PLANNED:
+        # A merchant-flow retry back to PLANNED (its new PDN failed): rare enough for a person.
+        reason = f"the previous order reports {outcome.lower()} while a new PDN was due"
+        return Decision(_checked(state, _D.MANUAL_REVIEW), None, reason)
+    if outcome is Outcome.CHARGED:
+        reason = "the previous order was charged after all: no new order"
+        return Decision(_checked(state, _D.CHARGED), None, reason)
+    if outcome is Outcome.PENDING:
+        reason = "Juspay holds the previous order again: waiting on it, no new order"
+        return Decision(_checked(state, _D.PENDING), None, reason)
+    if outcome is Outcome.FAILED_HARD:
+        return Decision(_checked(state, _D.FAILED), None, "hard failure of the previous order")
+    return Decision(state)

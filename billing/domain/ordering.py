@@ -54,3 +54,15 @@ def held_at(current_at: datetime | None, event_at: datetime | None) -> datetime 
     if current_at is None or event_at is None:
         return current_at or event_at
     return max(current_at, event_at)
+
+
+def order_news_applies(
+    current_at: datetime | None, news_at: datetime | None, *, charged: bool
+) -> bool:
+    """May news of an order dated `news_at` move it, when we learned its status at `current_at`?
+
+    Per order, not only per mandate (SPEC §7): an ORDER_FAILED dated before the poll that saw
+    the order pending again (Juspay retried it) is stale and must not start our own retry. A
+    charge is the exception: it is never ignored, whatever its date (the money moved).
+    """
+    return charged or not is_stale(current_at, news_at)

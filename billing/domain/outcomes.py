@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
-from billing.domain.mandate import MandateStatus
-
 
 class Outcome(StrEnum):
     CHARGED = "CHARGED"
@@ -95,6 +93,7 @@ SOFT_CODES = frozenset(
         "92",  # ISO 8583: unable to route
         "96",  # ISO 8583 / NPCI: system malfunction
         "JPME",  # Juspay UPI: an execution is already in progress on the mandate
+        "JP_851",  # Juspay: the pre-debit notification failed; a new order notifies again
     }
 )
 HARD_CODES = frozenset(
@@ -112,6 +111,7 @@ HARD_CODES = frozenset(
         "INVALID_INPUT",
         "MISSING_MANDATORY_PARAMETER",
         "EXPIRED",  # e.g. mandate token expired
+        "JP_852",  # Juspay: mandate not in ACTIVE state, or execution stopped by the merchant
         # NPCI UPI: the remitter account cannot be debited
         "YE",  # remitting account blocked / frozen
         "ZY",  # inactive or dormant account
@@ -172,23 +172,32 @@ RECONCILE_CODES = frozenset(
     }
 )
 
-MANDATE_GONE_CODES: Mapping[str, MandateStatus] = MappingProxyType(
-    {
-        "JPMR": MandateStatus.REVOKED,
-        "JPMP": MandateStatus.PAUSED,
-        "JPMC": MandateStatus.EXPIRED,
-        "JPMX": MandateStatus.EXPIRED,
-    }
+# Refusals that concern the mandate itself: the customer may have revoked or paused it at
+# Juspay without a webhook reaching us. They say that the mandate cannot be debited, rarely
+# what it became, so they trigger a status read (`check_status`) whose answer is recorded
+# (SPEC §2, §5). Juspay's words: INVALID_ACTION ("recurring on revoked mandate"),
+# "Mandate Not in Active State" / JP_852 (juspay-api.md §2, §4.3, §8), "Mandate is in PAUSED
+# state. Recurring cannot be executed" (mandate execution page, SEA variant); JPM* are its UPI
+# PSP codes for a mandate revoked, paused, completed, declined, expired or still pending.
+MANDATE_REFUSAL_CODES = frozenset(
+    {"INVALID_ACTION", "JP_852", "JPMR", "JPMP", "JPMC", "JPMD", "JPMX", "JPMW"}
 )
 # Checked only in messages that mention "mandate": a card's "expired" says nothing of the mandate.
-MANDATE_GONE_KEYWORDS: tuple[tuple[str, MandateStatus], ...] = (
-    ("revoked", MandateStatus.REVOKED),
-    ("cancelled", MandateStatus.REVOKED),
-    ("expired", MandateStatus.EXPIRED),
-    ("completed", MandateStatus.EXPIRED),
-    ("paused", MandateStatus.PAUSED),
-    ("suspended", MandateStatus.PAUSED),
+MANDATE_REFUSAL_KEYWORDS = (
+    "not in active state",
+    "not active",
+    "inactive",
+    "cannot be executed",
+    "revoked",
+    "cancelled",
+    "expired",
+    "completed",
+    "paused",
+    "suspended",
 )
+# ... except JP_852 after `cancel_recurring_transaction`: the merchant stopped that execution
+# ("Transaction was declined by merchant.", juspay-api.md §4.6); the mandate is fine.
+NOT_ABOUT_THE_MANDATE = ("declined by merchant",)
 
 PAYOUT_HARD_CODES = frozenset(
     {
@@ -262,20 +271,34 @@ def classify_rejection(error_code: str | None, error_message: str | None = None)
     return _failure(error_code, error_message, default=Outcome.FAILED_HARD)
 
 
-def mandate_status_implied(
-    error_code: str | None, error_message: str | None
-) -> MandateStatus | None:
-    """The mandate status a failure reports, when it says the mandate is gone or paused."""
-    implied = MANDATE_GONE_CODES.get(_norm(error_code))
-    if implied is not None:
-        return implied
+def concerns_mandate(error_code: str | None, error_message: str | None) -> bool:
+    """Does this refusal say the mandate itself cannot be debited (revoked, paused, ...)?"""
     message = (error_message or "").lower()
-    if "mandate" not in message:
-        return None
-    for keyword, status in MANDATE_GONE_KEYWORDS:
-        if keyword in message:
-            return status
-    return None
+    if any(phrase in message for phrase in NOT_ABOUT_THE_MANDATE):
+        return False
+    if _norm(error_code) in MANDATE_REFUSAL_CODES:
+        return True
+    return "mandate" in message and any(word in message for word in MANDATE_REFUSAL_KEYWORDS)
+
+
+def juspay_still_retrying(
+    outcome: Outcome, retries_done_count: int | None, allowed_retry: int | None
+) -> bool:
+    """Is Juspay still retrying this order silently? *(interpretation)*
+
+    Juspay's `additional_info.mandate_retry_info` is `{is_retried_order, retries_done_count,
+    allowed_retry, is_business_retried, is_technical_retried}` (juspay-api.md §3); Juspay does
+    not document what it means. Ours: it is still retrying while the order is not final (not
+    charged, not a failure no retry changes: our hard codes) and fewer retries were done than
+    are allowed. Counts missing or unreadable: not retrying, so our own dunning runs; before it
+    sends a new order it reads this one's status again (SPEC §5), so a retry Juspay did start
+    shows as pending and is waited on.
+    """
+    if outcome in (Outcome.CHARGED, Outcome.FAILED_HARD):
+        return False
+    if retries_done_count is None or allowed_retry is None:
+        return False
+    return retries_done_count < allowed_retry
 
 
 def payout_failure_retriable(failure_code: str | None, is_retriable: bool | None) -> bool:

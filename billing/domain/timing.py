@@ -20,6 +20,10 @@ PDN_MIN_NOTICE = timedelta(hours=24)
 JUSPAY_MIN_EXECUTION_LEAD = timedelta(hours=25)
 """Juspay asks for mandate execution at least this long before the debit (juspay flow)."""
 
+PDN_SLACK = timedelta(hours=1)
+"""Merchant flow: our PDN announces a debit at least this far past the 24 h notice, so that a
+PDN succeeding a little after it was sent still leaves the full notice before execution."""
+
 
 def execution_due_at(flow: Flow, planned_at: datetime, lead: timedelta) -> datetime:
     """When to call mandate execution for a debit planned at `planned_at`.
@@ -36,6 +40,28 @@ def execution_due_at(flow: Flow, planned_at: datetime, lead: timedelta) -> datet
 def pdn_due_at(planned_at: datetime, lead: timedelta) -> datetime:
     """Merchant flow: when to send our PDN, `lead` (> 24 h) ahead to leave slack for a PDN retry."""
     return require_aware(planned_at) - lead
+
+
+def pdn_txn_date(planned_at: datetime, now: datetime) -> datetime:
+    """Merchant flow: the debit instant a PDN sent at `now` announces (its `txn_date`)."""
+    return max(require_aware(planned_at), require_aware(now) + PDN_MIN_NOTICE + PDN_SLACK)
+
+
+def execution_instant(
+    flow: Flow, *, now: datetime, execution_date: datetime | None, lead: timedelta
+) -> datetime:
+    """When Juspay would debit an execution call sent at `now` with `execution_date`.
+
+    juspay: Juspay notifies first and debits no earlier than `lead` from now (its 24 h after the
+    PDN, which we send 25 h+ ahead); merchant: on the notified date, never before now; none:
+    at once (the date is ignored for flows without a PDN, juspay-api.md §2).
+    """
+    require_aware(now)
+    if flow is Flow.JUSPAY:
+        return max(execution_date or now, now + lead)
+    if flow is Flow.MERCHANT:
+        return max(execution_date or now, now)
+    return now
 
 
 def earliest_execution_after_pdn(pdn_succeeded_at: datetime) -> datetime:

@@ -27,7 +27,9 @@ from billing.domain.cards import scrub
 _MAX_MESSAGE = 300
 # Juspay's `status` words that say "an error" without saying which; the specific code is then
 # in `error_code`. Any other `status` on an error body (DUPLICATE_ORDER_ID, NOT_FOUND) is the code.
-_GENERIC_STATUSES = frozenset({"error", "invalid request", "failure", "failed"})
+_GENERIC_STATUSES = frozenset(
+    {"error", "invalid request", "invalid_request_error", "failure", "failed"}
+)
 
 
 class GatewayError(Exception):
@@ -157,7 +159,12 @@ def _code_and_message(response: httpx.Response) -> tuple[str | None, str | None]
 
     status = text("status")
     specific_status = status if status and status.lower() not in _GENERIC_STATUSES else None
-    code = text("errorCode") or specific_status or text("error_code") or status
+    # Juspay's catalogue code (INVALID_ACTION, RESOURCE_NOT_FOUND, ...) when the body has one:
+    # its `error_code` beside it is often a phrase ("Mandate not found"), juspay-api.md §8.
+    info = body.get("error_info")
+    catalogue = info.get("code") if isinstance(info, dict) else None
+    catalogue_code = str(catalogue) if isinstance(catalogue, str) and catalogue else None
+    code = text("errorCode") or specific_status or catalogue_code or text("error_code") or status
     message = (
         text("errorMessage") or text("error_message") or text("userMessage") or text("message")
     )

@@ -42,6 +42,22 @@ class MandateInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MandateRetryInfo:
+    """`additional_info.mandate_retry_info`: Juspay's silent retry of a mandate debit.
+
+    Keys as Juspay sends them (juspay-api.md §3; nammayatri's `Common.hs` types each `Maybe
+    Text`), read loosely: "3" and 3, "true" and true. What they mean for a debit is the
+    domain's reading (`outcomes.juspay_still_retrying`).
+    """
+
+    is_retried_order: bool | None
+    retries_done_count: int | None
+    allowed_retry: int | None
+    is_business_retried: bool | None
+    is_technical_retried: bool | None
+
+
+@dataclass(frozen=True, slots=True)
 class OrderStatusResult:
     order_id: str
     status: str
@@ -54,7 +70,7 @@ class OrderStatusResult:
     txn_status: str | None
     error_code: str | None
     error_message: str | None
-    mandate_retry_pending: bool
+    retry_info: MandateRetryInfo | None
     date_created: datetime | None
     txn_id: str | None = None
     payment_method_type: str | None = None
@@ -162,7 +178,7 @@ def parse_order(payload: Mapping[str, object]) -> OrderStatusResult:
         txn_status=loose.text(detail.get("status"), "txn_detail.status"),
         error_code=error_code,
         error_message=error_message,
-        mandate_retry_pending=mandate_retry_pending(payload, status),
+        retry_info=parse_retry_info(payload),
         date_created=loose.instant(payload.get("date_created"), "date_created"),
         txn_id=loose.text(payload.get("txn_id") or detail.get("txn_id"), "txn_id"),
         payment_method_type=method_type,
@@ -170,33 +186,34 @@ def parse_order(payload: Mapping[str, object]) -> OrderStatusResult:
     )
 
 
-def mandate_retry_pending(payload: Mapping[str, object], status: str) -> bool:
-    """Is Juspay still retrying this order silently? *(interpretation)*
-
-    Juspay documents silent retries (`additional_info.mandate_retry_info`) but not the block's
-    fields. Our reading, most explicit first: a CHARGED order has nothing left to retry; an
-    explicit flag (`is_retry_pending` / `retry_pending`) decides; else retries are pending when
-    `retry_count` < `max_retry_count`, or `retries_left` > 0, or a `next_retry_at` is announced.
-    A block present with none of these is read as "still retrying", so that our own retry never
-    races Juspay's; absent block = not retrying.
-    """
+def parse_retry_info(payload: Mapping[str, object]) -> MandateRetryInfo | None:
+    """`additional_info.mandate_retry_info` of an order, or None when Juspay sent none."""
     info = loose.mapping(payload.get("additional_info"), "additional_info") or {}
     field = "additional_info.mandate_retry_info"
     retry = loose.mapping(info.get("mandate_retry_info"), field)
-    if retry is None or status == "CHARGED":
-        return False
-    for key in ("is_retry_pending", "retry_pending"):
-        flag = loose.boolean(retry.get(key), f"{field}.{key}")
-        if flag is not None:
-            return flag
-    count = loose.integer(retry.get("retry_count"), f"{field}.retry_count")
-    limit = loose.integer(retry.get("max_retry_count"), f"{field}.max_retry_count")
-    left = loose.integer(retry.get("retries_left"), f"{field}.retries_left")
-    if left is not None:
-        return left > 0
-    if count is not None and limit is not None:
-        return count < limit
-    return True
+    if retry is None:
+        return None
+
+    # Unreadable values read as absent: this block must never make a whole status unreadable.
+    def flag(key: str) -> bool | None:
+        try:
+            return loose.boolean(retry.get(key), f"{field}.{key}")
+        except InvalidField:
+            return None
+
+    def count(key: str) -> int | None:
+        try:
+            return loose.integer(retry.get(key), f"{field}.{key}")
+        except InvalidField:
+            return None
+
+    return MandateRetryInfo(
+        is_retried_order=flag("is_retried_order"),
+        retries_done_count=count("retries_done_count"),
+        allowed_retry=count("allowed_retry"),
+        is_business_retried=flag("is_business_retried"),
+        is_technical_retried=flag("is_technical_retried"),
+    )
 
 
 def parse_notification(payload: Mapping[str, object]) -> NotificationResult:

@@ -140,6 +140,8 @@ async def _serve(
             answer = refusal.answer
     if error is not None:
         return _server_error(error.status, payout=payout)
+    if plan.latency_after:
+        await asyncio.sleep(plan.latency_after)
     if plan.drop_after:
         return _drop(request)
     if plan.timeout_after is not None:

@@ -11,11 +11,16 @@ Routes (JSON in and out unless said):
                                             rule_type, rule_value, currency, start_date,
                                             end_date} or a list of them -> 201 {"mandates"}
   GET  /sandbox/mandates[/{id}]
-  POST /sandbox/mandates/{id}/status        {"status": "REVOKED"}: a customer/bank change,
-                                            emits MANDATE_<...>
+  POST /sandbox/mandates/{id}/status        {"status": "REVOKED", "webhook": true}: a
+                                            customer/bank change, emits MANDATE_<...> unless
+                                            "webhook" is false (no event reaches the merchant)
   GET  /sandbox/orders[/{id}]               Juspay's order shape plus the sandbox's internals
   POST /sandbox/orders/{id}/settle          {"status": "CHARGED" | ..., "error_code",
                                             "error_message"}
+  POST /sandbox/orders/{id}/retry           {"then": "CHARGED" | ..., "polls": 2, "seconds":
+                                            settle_seconds (null: by polls only), "error_code",
+                                            "error_message"}: Juspay takes a failed order up
+                                            again (a new transaction, PENDING_VBV, no event)
   GET  /sandbox/notifications[/{ref}]       POST /sandbox/notifications/{ref}/settle {"status"}
   GET  /sandbox/ledger                      {"entries": [{order_id, mandate_id, customer_id,
                                             amount, currency, at}], "count", "total"}
@@ -143,7 +148,8 @@ async def mandate(request: Request) -> Response:
                 return _bad(f"status: expected one of {sorted(_MANDATE_EVENTS)}")
             found.status = status
             state.mandates_changed()
-            state.emit_mandate(found, _MANDATE_EVENTS[status])
+            if spec.get("webhook", True) is not False:
+                state.emit_mandate(found, _MANDATE_EVENTS[status])
         return JSONResponse(mandate_block(found, full=True))
 
 
@@ -161,7 +167,21 @@ async def order(request: Request) -> Response:
         found = state.orders.get(order_id)
         if found is None:
             return _bad("no such order", 404)
-        if request.method == "POST":
+        if request.method == "POST" and request.url.path.endswith("/retry"):
+            try:
+                seconds = spec.get("seconds", state.config.settle_seconds)
+                lifecycle.retry_order(
+                    state,
+                    found,
+                    then=str(spec.get("then", "CHARGED")),
+                    polls=int(spec.get("polls", 2)),
+                    settle_at=None if seconds is None else state.deadline(float(seconds)),
+                    error_code=spec.get("error_code"),
+                    error_message=spec.get("error_message"),
+                )
+            except (TypeError, ValueError) as exc:
+                return _bad(str(exc))
+        elif request.method == "POST":
             lifecycle.settle(
                 state,
                 found,
@@ -310,6 +330,7 @@ def control_routes() -> list[BaseRoute]:
         Route("/orders", orders),
         Route("/orders/{order_id}", order, methods=["GET"]),
         Route("/orders/{order_id}/settle", order, methods=["POST"]),
+        Route("/orders/{order_id}/retry", order, methods=["POST"]),
         Route("/notifications", notifications),
         Route("/notifications/{reference}", notifications, methods=["GET"]),
         Route("/notifications/{reference}/settle", notifications, methods=["POST"]),

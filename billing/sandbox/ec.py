@@ -10,7 +10,10 @@ day, and 24 h old by the execution time). Then:
 - a future `mandate.execution_date`: PENDING_VBV until then; for UPI and CARD without a
   merchant notification, Juspay sends the PDN itself as it accepts the call (recorded as the
   notification `jp_<order_id>`, SUCCESS at once unless a `pdn` fault fails it, which fails the
-  order with PDN_FAILED) and debits no earlier than 24 h after its success.
+  order with `bank_error_code` JP_851 "PDN Failed. ...", juspay-api.md §2) and debits no
+  earlier than 24 h after its success;
+- a mandate no longer ACTIVE when the order comes due: JUSPAY_DECLINED with JP_852 (§2, §4.6).
+A refusal for a mandate that is not ACTIVE is `mandate_not_active` (models).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from billing.sandbox.models import (
     Order,
     Refusal,
     ec_error,
+    mandate_not_active,
     missing,
     money,
     valid_order_id,
@@ -86,7 +90,7 @@ def execute(
     if mandate is None or mandate.customer_id != customer_id:
         raise Refusal(ec_error("INVALID_MANDATE", "Mandate not found for this customer"))
     if mandate.status != "ACTIVE":
-        raise Refusal(ec_error("MANDATE_NOT_ACTIVE", f"Mandate is {mandate.status}"))
+        raise mandate_not_active(mandate.status)
     currency = form.get("order.currency") or "INR"
     if currency != mandate.currency:
         raise Refusal(ec_error("INVALID_CURRENCY", f"Mandate currency is {mandate.currency}"))
@@ -125,13 +129,17 @@ def execute(
         order.outcome_message = plan.fail.error_message or "Transaction declined by bank"
     if plan.silent_retry is not None:
         order.retry_plan = (plan.silent_retry.polls, plan.silent_retry.then)
+        order.retry_allowed = plan.silent_retry.allowed
     state.orders[order_id] = order
     state.open_orders[order_id] = order  # the next tick drops it once it is final
     _schedule(state, order, plan, now)
+    answered_id = order_id
+    if plan.misreport is not None:
+        answered_id = plan.misreport.answer_order_id or f"{order_id}X"
     return Answer(
         200,
         {
-            "order_id": order_id,
+            "order_id": answered_id,
             "txn_id": f"{state.config.merchant_id}-{order_id}-1",
             "txn_uuid": order.txn_uuid,
             "status": order.status,

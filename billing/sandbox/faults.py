@@ -9,12 +9,18 @@ kinds (and their parameters):
   drop_before    close the connection without answering, before processing
   drop_after     process (the charge happens), then close the connection without answering
   timeout_after  process, hold the answer `seconds` (past the client's read timeout), then close
-  latency        wait `seconds`, then carry on
-  pending        the created object stays pending for `polls` polls
+  latency        wait `seconds`, then carry on; `after: true` processes first, then waits
+                 (the webhooks the call emits are on their way while the caller still waits)
+  pending        the created object stays pending for `polls` polls (and not a second less:
+                 no settling by time meanwhile; a merchant PDN with a large `polls` is stuck)
   fail           the created object ends failed: `order_status` (default AUTHORIZATION_FAILED),
                  `error_code`, `error_message`; a notification ends FAILURE, a fulfillment FAILURE
-  silent_retry   the order first fails with Juspay retrying (additional_info.mandate_retry_info),
-                 then after `polls` polls ends `then` (default CHARGED)
+  silent_retry   the order first fails with Juspay retrying (additional_info.mandate_retry_info
+                 with Juspay's keys, `retries_done_count` < `allowed_retry` = `allowed`, default
+                 4), one more retry per poll, then after `polls` polls ends `then` (default
+                 CHARGED; a failure ends with every allowed retry done)
+  misreport      the execution answer names another order: `answer_order_id` (default the
+                 order id with an X appended); the order itself is created as asked
 endpoints: txns, order_status, mandates, notification_status, customer_mandates, payout_status,
 attempt, and pdn (the notification Juspay sends itself for an order executed in advance).
 """
@@ -36,6 +42,7 @@ KINDS = frozenset(
         "pending",
         "fail",
         "silent_retry",
+        "misreport",
     }
 )
 ENDPOINTS = frozenset(
@@ -66,6 +73,8 @@ class Fault:
     error_code: str | None = None
     error_message: str | None = None
     then: str = "CHARGED"
+    allowed: int = 4
+    answer_order_id: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @classmethod
@@ -80,7 +89,7 @@ class Fault:
         key = spec.get("key", spec.get("order_id"))
         fault = cls(kind=kind, endpoint=None if endpoint is None else str(endpoint))
         fault.key = None if key is None else str(key)
-        for name, kind_of in (("times", int), ("status", int), ("polls", int)):
+        for name, kind_of in (("times", int), ("status", int), ("polls", int), ("allowed", int)):
             if name in spec:
                 setattr(fault, name, _number(spec[name], name, kind_of))
         if "seconds" in spec:
@@ -89,11 +98,13 @@ class Fault:
         for name in ("order_status", "then"):
             if name in spec:
                 setattr(fault, name, str(spec[name]))
-        for name in ("error_code", "error_message"):
+        for name in ("error_code", "error_message", "answer_order_id"):
             if spec.get(name) is not None:
                 setattr(fault, name, str(spec[name]))
         if fault.times < 1:
             raise ValueError("times: must be at least 1")
+        if fault.allowed < 1:
+            raise ValueError("allowed: must be at least 1")
         return fault
 
     def matches(self, endpoint: str, ids: Iterable[str | None]) -> bool:
@@ -119,6 +130,7 @@ class FaultPlan:
     """What the faults matching one call ask for."""
 
     latency: float = 0.0
+    latency_after: float = 0.0
     http_error: Fault | None = None
     drop_before: bool = False
     drop_after: bool = False
@@ -126,6 +138,7 @@ class FaultPlan:
     pending_polls: int | None = None
     fail: Fault | None = None
     silent_retry: Fault | None = None
+    misreport: Fault | None = None
 
 
 class FaultBook:
@@ -162,7 +175,9 @@ class FaultBook:
 
 
 def _apply(plan: FaultPlan, fault: Fault) -> None:
-    if fault.kind == "latency":
+    if fault.kind == "latency" and fault.after:
+        plan.latency_after += fault.seconds
+    elif fault.kind == "latency":
         plan.latency += fault.seconds
     elif fault.kind == "http_error":
         plan.http_error = fault
@@ -178,3 +193,5 @@ def _apply(plan: FaultPlan, fault: Fault) -> None:
         plan.fail = fault
     elif fault.kind == "silent_retry":
         plan.silent_retry = fault
+    elif fault.kind == "misreport":
+        plan.misreport = fault

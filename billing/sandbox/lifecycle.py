@@ -20,7 +20,6 @@ from billing.sandbox.models import (
     Order,
     PayoutOrder,
 )
-from billing.sandbox.shapes import iso
 
 
 class Timings(Protocol):
@@ -125,13 +124,17 @@ def advance_order(state: World, order: Order, *, polled: bool) -> None:
     if polled:
         order.polls += 1
     if order.retry_polls is not None:
+        # Juspay's silent retry is running: one more retry (a new transaction) per poll.
         if polled:
             order.retry_polls -= 1
+            done = min(order.retry_allowed - 1, retry_done(order) + 1)
+            order.retry_info = retry_info(done, order.retry_allowed)
+            order.txns += 1
         if order.retry_polls <= 0:
             order.retry_polls = None
-            if order.retry_info is not None:
-                order.retry_info["is_retry_pending"] = "false"
             final = order.retry_plan[1] if order.retry_plan else "AUTHORIZATION_FAILED"
+            if final != "CHARGED":  # every retry allowed was made and failed
+                order.retry_info = retry_info(order.retry_allowed, order.retry_allowed)
             settle(state, order, final, None if final == "CHARGED" else order.bank_error_code)
         return
     if order.status not in PENDING_STATUSES:
@@ -142,9 +145,7 @@ def advance_order(state: World, order: Order, *, polled: bool) -> None:
         notification = state.notifications[order.pdn_reference]
         advance_notification(state, notification, polled=False)
         if notification.status == "FAILURE":
-            settle(
-                state, order, "AUTHORIZATION_FAILED", "PDN_FAILED", "Pre-debit notification failed"
-            )
+            settle(state, order, "AUTHORIZATION_FAILED", "JP_851", "PDN Failed. Not delivered")
             return
         if notification.status != "SUCCESS" or notification.succeeded_at is None:
             return
@@ -155,22 +156,62 @@ def advance_order(state: World, order: Order, *, polled: bool) -> None:
         settle_outcome(state, order)
 
 
+def retry_info(done: int, allowed: int) -> dict[str, str]:
+    """`additional_info.mandate_retry_info` as Juspay sends it: juspay-api.md §3 names the keys,
+    and nammayatri's client (`Common.hs`, `MandateRetryInfo`) types every one `Maybe Text`."""
+    return {
+        "is_retried_order": "true",
+        "retries_done_count": str(done),
+        "allowed_retry": str(allowed),
+        "is_business_retried": "false",
+        "is_technical_retried": "true",
+    }
+
+
+def retry_done(order: Order) -> int:
+    return int((order.retry_info or {}).get("retries_done_count", 0))
+
+
+def retry_order(
+    state: World,
+    order: Order,
+    *,
+    then: str,
+    polls: int,
+    settle_at: datetime | None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    """Juspay takes a failed order up again (its retry, or the Mandate Retry API, §4.7): a new
+    transaction on the same order, PENDING_VBV until the `polls`-th poll or `settle_at`, then
+    `then`. No event is sent for the order going pending again: the failure event already sent
+    is stale from now on."""
+    if order.status in PENDING_STATUSES or order.status == "CHARGED":
+        raise ValueError(f"order {order.order_id} is {order.status}: only a failed one is retried")
+    done = retry_done(order) + 1
+    order.retry_info = retry_info(done, max(done, order.retry_allowed))
+    order.txns += 1
+    order.status = "PENDING_VBV"
+    order.bank_error_code = order.bank_error_message = None
+    order.settled_at = None
+    order.pdn_reference = None  # the execution leg is retried; the notification is done
+    order.retry_plan = None
+    order.polls, order.settle_polls, order.settle_at = 0, polls, settle_at
+    order.outcome, order.outcome_code, order.outcome_message = then, error_code, error_message
+    state.open_orders[order.order_id] = order
+
+
 def settle_outcome(state: World, order: Order) -> None:
     """Decide a due order: its planned outcome, unless the mandate stopped meanwhile."""
     mandate = state.mandates[order.mandate_id]
     if mandate.status != "ACTIVE":
-        code = f"MANDATE_{mandate.status}"
-        settle(state, order, "AUTHORIZATION_FAILED", code, f"Mandate is {mandate.status}")
+        # juspay-api.md §2: JP_852 "Mandate is not in active State", as the order's bank code.
+        settle(state, order, "JUSPAY_DECLINED", "JP_852", "Mandate is not in active State")
         return
     if order.retry_plan is not None and order.retry_info is None:
         # Silent retry: the first try fails and Juspay keeps retrying; see faults.silent_retry.
         polls, _ = order.retry_plan
-        order.retry_info = {
-            "retry_count": 1,
-            "max_retry_count": 4,
-            "is_retry_pending": "true",
-            "next_retry_at": iso(state.clock.now() + timedelta(hours=3)),
-        }
+        order.retry_info = retry_info(0, order.retry_allowed)
         order.retry_polls = polls
         settle(state, order, "AUTHORIZATION_FAILED", order.outcome_code or "U30", "Retry pending")
         return
@@ -203,9 +244,8 @@ def advance_notification(state: World, notification: Notification, *, polled: bo
         due = True  # Juspay's own PDN completes at its first chance
     else:
         age = (now - notification.created_at).total_seconds()
-        due = (
-            notification.polls >= notification.settle_polls
-            or age >= state.config.notification_seconds
+        due = notification.polls >= notification.settle_polls or (
+            notification.settle_by_time and age >= state.config.notification_seconds
         )
     if not due:
         if polled and notification.status == "CREATED":

@@ -23,6 +23,7 @@ from billing.sandbox.models import (
     Notification,
     Refusal,
     ec_error,
+    mandate_not_active,
     missing,
     money,
 )
@@ -116,9 +117,9 @@ def _cancel(state: SandboxState, mandate: Mandate, form: Mapping[str, str]) -> A
         raise _refuse("Only a scheduled execution can be cancelled")
     if order.execution_at - state.clock.now() < CANCEL_CUTOFF:
         raise _refuse("Too late: cancel at least 30 minutes before execution")
-    # *(interpretation)* the cancelled order ends failed with a code that says why.
+    # juspay-api.md §4.6: after a stop the order is JUSPAY_DECLINED, bank_error_code JP_852.
     lifecycle.settle(
-        state, order, "AUTHORIZATION_FAILED", "MERCHANT_CANCELLED", "Cancelled by merchant"
+        state, order, "JUSPAY_DECLINED", "JP_852", "Transaction was declined by merchant."
     )
     return Answer(200, {"order_id": order_id, "status": "SUCCESS", "response_message": "Cancelled"})
 
@@ -133,7 +134,7 @@ def _notify(
     if reference in state.notifications:
         raise Refusal(ec_error("DUPLICATE_OBJECT_REFERENCE_ID", f"{reference} already used"))
     if mandate.status != "ACTIVE":
-        raise Refusal(ec_error("MANDATE_NOT_ACTIVE", f"Mandate is {mandate.status}"))
+        raise mandate_not_active(mandate.status)
     if mandate.payment_method_type not in ("UPI", "CARD"):
         raise Refusal(ec_error("INVALID_REQUEST", "Notifications are for UPI and CARD mandates"))
     amount = money(form["source_info.amount"], "source_info.amount")
@@ -154,6 +155,8 @@ def _notify(
         created_at=state.clock.now(),
         settle_polls=plan.pending_polls or state.config.notification_polls,
         outcome="FAILURE" if plan.fail is not None else "SUCCESS",
+        # "stay pending for N polls" means exactly that: no settling by time meanwhile.
+        settle_by_time=plan.pending_polls is None,
     )
     state.notifications[reference] = notification
     state.open_notifications[reference] = notification

@@ -57,6 +57,25 @@ def ec_error(
     )
 
 
+def mandate_not_active(status: str) -> Refusal:
+    """Juspay's 400 for a call on a mandate that is not ACTIVE: the body of its mandate
+    execution page (SEA variant: "Mandate not in active state") with the `error_info.code` of its
+    API error catalogue (INVALID_ACTION: "recurring on revoked mandate"), juspay-api.md §8."""
+    message = f"Mandate is in {status} state. Recurring cannot be executed"
+    body = {
+        "status": "invalid_request_error",
+        "error_message": message,
+        "error_code": "invalid_request",
+        "error_info": {
+            "user_message": "Mandate Not in Active State",
+            "developer_message": message,
+            "code": "INVALID_ACTION",
+            "category": "USER_ERROR",
+        },
+    }
+    return Refusal(Answer(400, body))
+
+
 def missing(name: str) -> Refusal:
     return Refusal(ec_error("MISSING_FIELD", f"Mandatory field missing: {name}"))
 
@@ -136,7 +155,9 @@ class Order:
     bank_error_message: str | None = None
     retry_plan: tuple[int, str] | None = None  # silent retry: (polls, final status) when it fails
     retry_polls: int | None = None  # polls left before the silent retry's final outcome
-    retry_info: dict[str, Any] | None = None
+    retry_allowed: int = 4  # Juspay's silent retries allowed on this order (allowed_retry)
+    retry_info: dict[str, Any] | None = None  # additional_info.mandate_retry_info, as sent
+    txns: int = 1  # transactions on the order: a retry is a new one (`<merchant>-<order>-<n>`)
     settled_at: datetime | None = None
 
 
@@ -157,6 +178,7 @@ class Notification:
     outcome: str = "SUCCESS"
     by_juspay_for: str | None = None  # the order id when Juspay sent it itself
     succeeded_at: datetime | None = None
+    settle_by_time: bool = True  # False: a pending fault, settled by polls only (or never)
 
 
 @dataclass

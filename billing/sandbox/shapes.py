@@ -71,7 +71,7 @@ def mandate_block(
 
 
 def order_shape(order: Order, mandate: Mandate, merchant_id: str) -> dict[str, Any]:
-    txn_id = f"{merchant_id}-{order.order_id}-1"
+    txn_id = f"{merchant_id}-{order.order_id}-{order.txns}"  # the latest transaction
     code = order.bank_error_code or ""
     message = order.bank_error_message or ""
     detail = {

@@ -21,7 +21,14 @@ from billing.gateway import (
 from billing.gateway.cards import CardNumber, CardToken
 
 
-class DebitGateway(Protocol):
+class MandateStatusReader(Protocol):
+    def mandate_status(self, mandate_id: str, *, customer_id: str) -> MandateInfo: ...
+
+
+class DebitGateway(MandateStatusReader, Protocol):
+    """Executions, order status and PDNs; and the mandate's status, read when Juspay refuses a
+    debit for a reason about the mandate."""
+
     def execute_mandate(
         self,
         *,
@@ -56,9 +63,7 @@ class DebitGateway(Protocol):
     ) -> None: ...
 
 
-class MandateGateway(Protocol):
-    def mandate_status(self, mandate_id: str, *, customer_id: str) -> MandateInfo: ...
-
+class MandateGateway(MandateStatusReader, Protocol):
     def pause_mandate(
         self,
         mandate_id: str,

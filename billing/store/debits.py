@@ -126,6 +126,22 @@ def move(
     return True
 
 
+def hold(
+    session: Session, debit: Debit, *, state: str, until: datetime, reason: str, at: datetime
+) -> None:
+    """Look at a held debit again at `until` (a paused mandate, an unreadable previous order);
+    `last_error` says why, and the history too, once per reason (not at every look)."""
+    reason = reason[:255]
+    if debit.last_error != reason:
+        record_history(session, [(debit.id, state, state, reason, None)], at=at)
+    session.execute(
+        update(Debit)
+        .where(Debit.id == debit.id, Debit.state == state)
+        .values(due_at=until, updated_at=at, last_error=reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def due(states: Iterable[str], now: datetime, *, limit: int, skip_locked: bool) -> Select[int]:
     """Ids of debits in `states` whose `due_at` has come, oldest first (index: state, due_at)."""
     statement = (

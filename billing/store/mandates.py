@@ -147,3 +147,24 @@ def get(session: Session, mandate_id: str, *, for_update: bool = False) -> Manda
     if for_update:
         statement = statement.with_for_update()
     return session.scalars(statement).one_or_none()
+
+
+def release_holds(session: Session, mandate_ids: Collection[str], *, at: datetime) -> int:
+    """Lift the hold of these mandates (a sync from Juspay succeeded); record each release."""
+    held = session.execute(
+        select(Mandate.id, Mandate.hold_reason).where(
+            Mandate.mandate_id.in_(list(mandate_ids)), Mandate.hold_reason.is_not(None)
+        )
+    ).all()
+    if not held:
+        return 0
+    session.execute(
+        update(Mandate)
+        .where(Mandate.id.in_([pk for pk, _ in held]))
+        .values(hold_reason=None, updated_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    record_changes(
+        session, [(pk, "hold", "sync", {"hold": [reason, None]}) for pk, reason in held], at=at
+    )
+    return len(held)

@@ -71,6 +71,9 @@ class Mandate(Base):
     status: Mapped[str] = mapped_column(String(10))
     # Event time of the status we hold: an older webhook must not move it back (SPEC §7).
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when Juspay refused a debit for a reason about the mandate and its status could not
+    # be read: the mandate's debits are held (not sent) until a sync from Juspay succeeds.
+    hold_reason: Mapped[str | None] = mapped_column(String(255))
     # What the merchant debits per cycle; None for a VARIABLE mandate not yet given one.
     plan_amount: Mapped[Decimal | None] = mapped_column(Money)
     # Planning cursor: the next cycle not yet planned and the instant it becomes plannable.
@@ -167,6 +170,8 @@ class Order(Base):
     txn_uuid: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(String(255))
+    # When its status was last learned (a poll, an answer, an event's date): news of the order
+    # dated before it is stale and moves nothing (SPEC §7, per order).
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     checks: Mapped[int] = mapped_column(Integer, default=0)
@@ -191,7 +196,8 @@ class Notification(Base):
     mandate_pk: Mapped[int] = mapped_column(ForeignKey("mandates.id"), index=True)
     debit_id: Mapped[int | None] = mapped_column(ForeignKey("debits.id"), index=True)
     juspay_id: Mapped[str | None] = mapped_column(String(64))
-    # RECORDED before sending, then Juspay's CREATED / PENDING / SUCCESS / FAILURE.
+    # RECORDED before sending, then Juspay's CREATED / PENDING / SUCCESS / FAILURE; ABANDONED
+    # when it stalled past the day it announced and a new PDN replaced it.
     status: Mapped[str] = mapped_column(String(10))
     amount: Mapped[Decimal] = mapped_column(Money)
     txn_date: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -215,7 +221,8 @@ class WebhookEvent(Base):
     event_name: Mapped[str] = mapped_column(String(64))
     event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     body: Mapped[str] = mapped_column(Text)
-    # One of RECEIVED, PROCESSED, IGNORED, POISONED.
+    # One of RECEIVED, PROCESSED, IGNORED, POISONED, UNMATCHED (about something we cannot
+    # match exactly, e.g. Juspay's PDN failing for no pending order's day: for review).
     state: Mapped[str] = mapped_column(String(10))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(255))

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("payment_method_type", sa.String(length=8), nullable=False),
         sa.Column("status", sa.String(length=10), nullable=False),
         sa.Column("status_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("hold_reason", sa.String(length=255), nullable=True),
         sa.Column("plan_amount", sa.Numeric(12, 2), nullable=True),
         sa.Column("next_cycle", sa.Integer(), nullable=True),
         sa.Column("next_cycle_at", sa.DateTime(timezone=True), nullable=True),

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -85,6 +86,9 @@ class Harness:
             self.app.sessions, [(1, fields)], now=self.clock(), calendar=self.app.calendar
         )
         assert report.bad == 0, report.errors
+        # Juspay's copy carries the same terms, dates as epoch seconds (start of the local day).
+        local = self.app.calendar.tz
+        start = datetime.fromisoformat(str(fields["start_date"])).replace(tzinfo=local)
         self.sandbox.state.seed_mandate(
             mandate_id=mandate_id,
             customer_id=fields["customer_id"],
@@ -93,10 +97,24 @@ class Harness:
             amount_rule=str(fields["amount_rule"]),
             payment_method_type=str(fields["payment_method_type"]),
             frequency=str(fields["frequency"]),
+            rule_type=fields.get("rule_type") or None,
+            rule_value=fields.get("rule_value") or None,
+            start_date=int(start.timestamp()),
         )
 
     def fault(self, **spec: Any) -> None:
         self.sandbox.state.faults.add(Fault.from_spec(spec))
+
+    def control(self, path: str, **body: Any) -> dict[str, Any]:
+        """Call the sandbox's control API over HTTP (`/sandbox/<path>`), as a test script would."""
+        response = httpx.post(f"{self.sandbox.url}/sandbox/{path}", json=body, timeout=5)
+        assert response.is_success, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def txns_calls(self) -> int:
+        """Mandate executions that reached the sandbox (POST /txns)."""
+        return len([r for r in self.sandbox.state.requests if r["path"] == "/txns"])
 
     def debits(self, mandate_id: str) -> list[Debit]:
         with self.app.sessions() as session:
@@ -152,15 +170,14 @@ def harness_factory(
     clock: FakeClock,
 ) -> Iterator[Callable[..., Harness]]:
     def make(**settings: object) -> Harness:
-        app = make_container(
-            db_url,
-            juspay_base_url=sandbox.url,
-            juspay_api_key=API_KEY,
-            juspay_merchant_id=MERCHANT_ID,
-            juspay_read_timeout=timedelta(seconds=0.5),
-            juspay_connect_timeout=timedelta(seconds=0.5),
-            **settings,
-        )
+        options: dict[str, object] = {
+            "juspay_base_url": sandbox.url,
+            "juspay_api_key": API_KEY,
+            "juspay_merchant_id": MERCHANT_ID,
+            "juspay_read_timeout": timedelta(seconds=0.5),
+            "juspay_connect_timeout": timedelta(seconds=0.5),
+        }
+        app = make_container(db_url, **{**options, **settings})
         harness = Harness(app, sandbox, clock)
         harness.at(clock())
         return harness

@@ -209,16 +209,125 @@ def test_a_fail_fault_ends_the_order_failed_with_the_bank_code(
     assert mandates.state.charges() == []
 
 
-def test_juspays_silent_retry_shows_as_pending_then_charges(
+def test_juspays_silent_retry_shows_mandate_retry_info_with_juspays_keys_then_charges(
     mandates: SandboxServer, juspay_client: JuspayClient
 ) -> None:
-    mandates.state.faults.add(Fault(kind="silent_retry", key="ord1", polls=2))
+    mandates.state.faults.add(Fault(kind="silent_retry", key="ord1", polls=2, allowed=4))
     assert charge(juspay_client, "ord1").status == "AUTHORIZATION_FAILED"
-    first = juspay_client.order_status("ord1", customer_id=CUSTOMER)
-    assert (first.status, first.mandate_retry_pending) == ("AUTHORIZATION_FAILED", True)
+    raw = httpx.get(
+        f"{mandates.url}/orders/ord1",
+        auth=(API_KEY, ""),
+        headers={"x-merchantid": MERCHANT_ID, "x-routing-id": CUSTOMER},
+    ).json()
+    # juspay-api.md §3: `additional_info.mandate_retry_info{is_retried_order, retries_done_count,
+    # allowed_retry, is_business_retried, is_technical_retried}`; nammayatri's client
+    # (lib/mobility-core/.../Juspay/Types/Common.hs, `MandateRetryInfo`) types each `Maybe Text`.
+    info = raw["additional_info"]["mandate_retry_info"]
+    assert set(info) == {
+        "is_retried_order",
+        "retries_done_count",
+        "allowed_retry",
+        "is_business_retried",
+        "is_technical_retried",
+    }
+    assert all(isinstance(value, str) for value in info.values())
+    assert (raw["status"], info["retries_done_count"], info["allowed_retry"]) == (
+        "AUTHORIZATION_FAILED",
+        "1",
+        "4",
+    )
     second = juspay_client.order_status("ord1", customer_id=CUSTOMER)
-    assert (second.status, second.mandate_retry_pending) == ("CHARGED", False)
+    assert second.status == "CHARGED"
+    assert second.retry_info is not None
+    assert second.retry_info.allowed_retry == 4
     assert len(mandates.state.charges()) == 1
+
+
+def test_silent_retries_that_all_fail_end_with_every_allowed_retry_done(
+    mandates: SandboxServer, juspay_client: JuspayClient
+) -> None:
+    fault = Fault(kind="silent_retry", key="ord1", polls=2, then="AUTHORIZATION_FAILED", allowed=3)
+    mandates.state.faults.add(fault)
+    charge(juspay_client, "ord1")
+    first = juspay_client.order_status("ord1", customer_id=CUSTOMER)
+    assert first.retry_info is not None
+    assert (first.retry_info.retries_done_count, first.retry_info.allowed_retry) == (1, 3)
+    last = juspay_client.order_status("ord1", customer_id=CUSTOMER)
+    assert last.status == "AUTHORIZATION_FAILED"
+    assert last.retry_info is not None
+    assert (last.retry_info.retries_done_count, last.retry_info.allowed_retry) == (3, 3)
+    assert mandates.state.charges() == []
+
+
+def test_a_failed_order_juspay_takes_up_again_is_pending_then_charged_with_a_new_transaction(
+    mandates: SandboxServer, juspay_client: JuspayClient
+) -> None:
+    mandates.state.faults.add(Fault(kind="fail", key="ord1", error_code="51"))
+    assert charge(juspay_client, "ord1").status == "AUTHORIZATION_FAILED"
+    retried = httpx.post(
+        f"{mandates.url}/sandbox/orders/ord1/retry", json={"then": "CHARGED", "polls": 2}
+    )
+    assert retried.status_code == 200, retried.text
+    first = juspay_client.order_status("ord1", customer_id=CUSTOMER)
+    assert (first.status, first.txn_id) == ("PENDING_VBV", f"{MERCHANT_ID}-ord1-2")
+    assert first.retry_info is not None
+    assert first.retry_info.retries_done_count == 1
+    assert juspay_client.order_status("ord1", customer_id=CUSTOMER).status == "CHARGED"
+    assert len(mandates.state.charges()) == 1
+    again = httpx.post(f"{mandates.url}/sandbox/orders/ord1/retry", json={})
+    assert again.status_code == 400  # only a failed order is taken up again
+
+
+def test_an_execution_answer_can_be_made_to_name_another_order(
+    mandates: SandboxServer, juspay_client: JuspayClient
+) -> None:
+    mandates.state.faults.add(Fault(kind="misreport", key="ord1", answer_order_id="other1"))
+    assert charge(juspay_client, "ord1").order_id == "other1"
+    assert juspay_client.order_status("ord1", customer_id=CUSTOMER).status == "CHARGED"
+
+
+def test_latency_after_processing_holds_the_answer_of_a_call_that_already_happened(
+    mandates: SandboxServer, juspay_client: JuspayClient
+) -> None:
+    fault = Fault(kind="latency", endpoint="txns", seconds=0.3, after=True)
+    mandates.state.faults.add(fault)
+    started = time.monotonic()
+    assert charge(juspay_client, "ord1").status == "CHARGED"
+    assert time.monotonic() - started >= 0.3
+    assert len(mandates.state.charges()) == 1
+
+
+def test_a_mandate_not_active_is_refused_in_juspays_shape(mandates: SandboxServer) -> None:
+    response = _raw_txns(mandates, {**FULL_FORM, "mandate_id": "paused1", "order.amount": "1"})
+    assert response.status_code == 400
+    # The mandate execution page (SEA variant, https://juspay.io/sea/docs/hyper-checkout-sea/
+    # android/mandates/mandate-execution-api), "Mandate not in active state": {"status":
+    # "invalid_request_error", "error_message": "Mandate is in PAUSED state. Recurring cannot be
+    # executed", "error_code": "invalid_request"}; with the `error_info` of juspay-api.md §8,
+    # whose catalogue code INVALID_ACTION is "e.g. recurring on revoked mandate".
+    body = response.json()
+    assert {k: body[k] for k in ("status", "error_message", "error_code")} == {
+        "status": "invalid_request_error",
+        "error_message": "Mandate is in PAUSED state. Recurring cannot be executed",
+        "error_code": "invalid_request",
+    }
+    assert (body["error_info"]["code"], body["error_info"]["category"]) == (
+        "INVALID_ACTION",
+        "USER_ERROR",
+    )
+
+
+def test_a_mandate_status_changed_at_juspay_can_send_no_webhook(
+    mandates: SandboxServer,
+) -> None:
+    url = f"{mandates.url}/sandbox/mandates/card1/status"
+    assert httpx.post(url, json={"status": "REVOKED", "webhook": False}).status_code == 200
+    assert mandates.state.mandates["card1"].status == "REVOKED"
+    assert mandates.state.webhooks.snapshot()["emitted"] == []
+    assert httpx.post(url, json={"status": "ACTIVE"}).status_code == 200
+    emitted = mandates.state.webhooks.snapshot()["emitted"]
+    assert isinstance(emitted, list)
+    assert [e["event_name"] for e in emitted] == ["MANDATE_ACTIVATED"]
 
 
 def test_latency_below_the_read_timeout_only_slows_the_answer(
@@ -253,7 +362,7 @@ def test_latency_beyond_the_read_timeout_is_unknown_and_the_charge_still_happens
     [
         ("card1", "1000.01", "AMOUNT_EXCEEDS_MANDATE_LIMIT"),
         ("fixed1", "398", "FIXED_AMOUNT_MISMATCH"),
-        ("paused1", "1", "MANDATE_NOT_ACTIVE"),
+        ("paused1", "1", "INVALID_ACTION"),
         ("nope", "1", "INVALID_MANDATE"),
     ],
 )

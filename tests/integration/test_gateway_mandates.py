@@ -75,7 +75,10 @@ def test_a_failed_juspay_notification_means_the_debit_did_not_happen(
     execute(juspay_client, "ord1", execution_date=T0 + timedelta(hours=26))
     assert juspay_client.notification_status("jp_ord1", customer_id=CUSTOMER).status == "FAILURE"
     status = juspay_client.order_status("ord1", customer_id=CUSTOMER)
-    assert (status.status, status.error_code) == ("AUTHORIZATION_FAILED", "PDN_FAILED")
+    # juspay-api.md §2: JP_851 "PDN Failed. <reason>", reported as the order's bank_error_code
+    assert (status.status, status.error_code) == ("AUTHORIZATION_FAILED", "JP_851")
+    assert status.error_message is not None
+    assert status.error_message.startswith("PDN Failed.")
     assert upi.state.charges() == []
 
 
@@ -121,6 +124,16 @@ def test_a_notification_can_fail_and_cannot_be_reused_for_execution(
         notify(juspay_client, "pdn2", at=T0 + timedelta(hours=50))
 
 
+def test_a_pending_fault_keeps_a_notification_pending_whatever_the_time(
+    upi: SandboxServer, juspay_client: JuspayClient
+) -> None:
+    upi.state.faults.add(Fault(kind="pending", endpoint="mandates", key="pdn3", polls=5))
+    notify(juspay_client, "pdn3", at=T0 + timedelta(hours=25))
+    upi.state.clock.advance(timedelta(days=2))  # far past notification_seconds
+    statuses = [juspay_client.notification_status("pdn3", customer_id=CUSTOMER) for _ in range(5)]
+    assert [n.status for n in statuses] == ["PENDING"] * 4 + ["SUCCESS"]
+
+
 def test_check_status_and_the_customer_list(
     upi: SandboxServer, juspay_client: JuspayClient
 ) -> None:
@@ -151,7 +164,7 @@ def test_pause_resume_and_revoke(upi: SandboxServer, juspay_client: JuspayClient
         pause_end_date=date(2027, 3, 10),
     )
     assert paused.status == "PAUSED"
-    with pytest.raises(Rejected, match="MANDATE_NOT_ACTIVE"):
+    with pytest.raises(Rejected, match="INVALID_ACTION"):
         execute(juspay_client, "ord1")
     with pytest.raises(Rejected, match="invalid_request_error"):
         juspay_client.pause_mandate("upi1", customer_id=CUSTOMER, pause_start_date=date(2027, 3, 1))
@@ -188,7 +201,9 @@ def test_a_revoked_mandate_fails_its_scheduled_debit(
     juspay_client.revoke_mandate("upi1", customer_id=CUSTOMER)
     upi.state.clock.advance(timedelta(hours=27))
     status = juspay_client.order_status("ord1", customer_id=CUSTOMER)
-    assert (status.status, status.error_code) == ("AUTHORIZATION_FAILED", "MANDATE_REVOKED")
+    # juspay-api.md §2: JP_852 "Mandate is not in active State", as the order's bank_error_code
+    assert (status.status, status.error_code) == ("JUSPAY_DECLINED", "JP_852")
+    assert status.error_message == "Mandate is not in active State"
     assert upi.state.charges() == []
 
 
@@ -201,7 +216,13 @@ def test_a_scheduled_execution_can_be_cancelled_until_30_minutes_before(
         is None
     )
     status = juspay_client.order_status("ord1", customer_id=CUSTOMER)
-    assert (status.status, status.error_code) == ("AUTHORIZATION_FAILED", "MERCHANT_CANCELLED")
+    # juspay-api.md §4.6: "After a stop the order becomes JUSPAY_DECLINED (22) with
+    # bank_error_code JP_852 'Transaction was declined by merchant.'"
+    assert (status.status, status.status_id) == ("JUSPAY_DECLINED", 22)
+    assert (status.error_code, status.error_message) == (
+        "JP_852",
+        "Transaction was declined by merchant.",
+    )
 
     execute(juspay_client, "ord2", mandate_id="upi2", execution_date=T0 + timedelta(minutes=29))
     with pytest.raises(Rejected, match="30 minutes"):

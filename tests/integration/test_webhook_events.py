@@ -297,4 +297,18 @@ def test_a_pdn_failure_for_another_day_does_not_end_the_order_that_replaced_it(
     body["content"]["notification"]["source_info"]["txn_date"] = "1633900000"  # 2021-10-11
     receiver.post(body)
     assert debit_state(receiver, juspay_flow_debit) == "PENDING"
-    assert receiver.event("evt_V2_bc933a28ee5948be9f2939caac09d9").state == "IGNORED"
+    # Kept for review: a PDN failure matching no pending order changes nothing.
+    assert receiver.event("evt_V2_bc933a28ee5948be9f2939caac09d9").state == "UNMATCHED"
+
+
+def test_a_juspay_pdn_failure_without_its_day_changes_nothing_and_is_kept_for_review(
+    receiver: Receiver, juspay_flow_debit: int
+) -> None:
+    body = sample("NOTIFICATION_FAILED")
+    del body["content"]["notification"]["source_info"]["txn_date"]
+    receiver.post(body)
+    assert debit_state(receiver, juspay_flow_debit) == "PENDING"  # not guessed: no day, no match
+    event = receiver.event("evt_V2_bc933a28ee5948be9f2939caac09d9")
+    assert event.state == "UNMATCHED"
+    assert event.outcome is not None
+    assert "for review" in event.outcome

@@ -68,6 +68,9 @@ def test_a_dotenv_file_is_read(tmp_path: Path) -> None:
         ("BILLING_DEBIT_TIME", "ten", "expected HH:MM"),
         ("BILLING_EXECUTION_LEAD", "soon", "expected a duration"),
         ("BILLING_EXECUTION_LEAD", "0h", "positive"),
+        # Juspay asks for execution >= 25 h ahead (juspay-api.md §2, "Timing rules")
+        ("BILLING_EXECUTION_LEAD", "24h", "must be at least 25h (Juspay's lead), got 24h"),
+        ("BILLING_EXECUTION_LEAD", "PT24H59M", "must be at least 25h"),
         ("BILLING_RETRY_SCHEDULE", "1d,tomorrow", "expected a duration"),
         ("BILLING_MAX_TRIES_PER_CYCLE", "three", "integer"),
         ("BILLING_MAX_TRIES_PER_CYCLE", "0", "greater than or equal to 1"),
@@ -87,6 +90,10 @@ def test_a_malformed_value_is_refused_naming_the_variable(
     assert message.startswith(f"{variable}: ")
     assert reason in message
     assert "\n" not in message
+
+
+def test_an_execution_lead_of_exactly_25_hours_is_taken() -> None:
+    assert load_settings(execution_lead="25h").execution_lead == timedelta(hours=25)
 
 
 def test_secrets_never_show_in_repr_or_errors(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from billing.domain.mandate import MandateStatus
 from billing.domain.outcomes import (
     HARD_CODES,
     ORDER_STATUS_IDS,
@@ -13,7 +12,8 @@ from billing.domain.outcomes import (
     Outcome,
     classify_order,
     classify_rejection,
-    mandate_status_implied,
+    concerns_mandate,
+    juspay_still_retrying,
     payout_failure_retriable,
     status_from_id,
 )
@@ -147,21 +147,58 @@ def test_no_code_is_both_soft_and_hard() -> None:
 @pytest.mark.parametrize(
     ("code", "message", "expected"),
     [
-        ("JPMR", None, MandateStatus.REVOKED),
-        ("JPMP", None, MandateStatus.PAUSED),
-        ("JPMX", None, MandateStatus.EXPIRED),
-        ("INVALID_ACTION", "Recurring on a revoked mandate", MandateStatus.REVOKED),
-        (None, "Mandate is Paused", MandateStatus.PAUSED),
-        (None, "mandate expired", MandateStatus.EXPIRED),
-        ("54", "Expired card", None),  # the card expired, not the mandate
-        ("51", "Insufficient funds", None),
-        (None, None, None),
+        ("JPMR", None, True),
+        ("JPMP", None, True),
+        ("JPMX", None, True),
+        # juspay-api.md §8: INVALID_ACTION "e.g. recurring on revoked mandate"
+        ("INVALID_ACTION", "Recurring on a revoked mandate", True),
+        # juspay-api.md §2: JP_852 "Mandate is not in active State" (as bank_error_code)
+        ("JP_852", "Mandate is not in active State", True),
+        # juspay-api.md §4.3: 400 "Mandate Not in Active State" (INVALID_ACTION)
+        ("invalid_request", "Mandate Not in Active State", True),
+        # mandate execution page (SEA): "Mandate is in PAUSED state. Recurring cannot be executed"
+        ("invalid_request", "Mandate is in PAUSED state. Recurring cannot be executed", True),
+        (None, "Mandate is Paused", True),
+        (None, "mandate expired", True),
+        # juspay-api.md §4.6: JP_852 after the merchant stopped the execution: not the mandate
+        ("JP_852", "Transaction was declined by merchant.", False),
+        ("54", "Expired card", False),  # the card expired, not the mandate
+        ("51", "Insufficient funds", False),
+        ("JP_851", "PDN Failed. Not delivered", False),
+        (None, None, False),
     ],
 )
-def test_mandate_status_implied(
-    code: str | None, message: str | None, expected: MandateStatus | None
+def test_refusals_that_concern_the_mandate_are_recognised(
+    code: str | None, message: str | None, expected: bool
 ) -> None:
-    assert mandate_status_implied(code, message) == expected
+    assert concerns_mandate(code, message) is expected
+
+
+@pytest.mark.parametrize(
+    ("outcome", "done", "allowed", "retrying"),
+    [
+        (Outcome.FAILED_SOFT, 0, 4, True),
+        (Outcome.FAILED_SOFT, 3, 4, True),
+        (Outcome.FAILED_SOFT, 4, 4, False),  # every allowed retry made: our dunning runs
+        (Outcome.FAILED_SOFT, 5, 4, False),
+        (Outcome.UNKNOWN, 1, 4, True),
+        (Outcome.PENDING, 1, 4, True),
+        (Outcome.CHARGED, 1, 4, False),  # final: nothing left to retry
+        (Outcome.FAILED_HARD, 1, 4, False),  # final: no retry changes a hard failure
+        (Outcome.FAILED_SOFT, None, 4, False),  # counts unreadable: not retrying
+        (Outcome.FAILED_SOFT, 1, None, False),
+    ],
+)
+def test_juspay_is_still_retrying_while_the_order_is_not_final_and_retries_are_left(
+    outcome: Outcome, done: int | None, allowed: int | None, retrying: bool
+) -> None:
+    assert juspay_still_retrying(outcome, done, allowed) is retrying
+
+
+def test_juspays_pdn_failure_is_soft_and_a_mandate_not_active_is_hard() -> None:
+    # juspay-api.md §2: JP_851 "PDN Failed", JP_852 "Mandate is not in active State".
+    assert classify_order("AUTHORIZATION_FAILED", error_code="JP_851") is Outcome.FAILED_SOFT
+    assert classify_order("JUSPAY_DECLINED", error_code="JP_852") is Outcome.FAILED_HARD
 
 
 @pytest.mark.parametrize(

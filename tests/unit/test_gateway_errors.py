@@ -86,6 +86,23 @@ E02 = {
     "userMessage": "Invalid API Key",
 }
 NOT_FOUND = {"status": "NOT_FOUND", "error_message": "no such order"}
+# juspay-api.md §8: 400 bodies carry `error_info{user_message, developer_message, code,
+# category}`; the catalogue code (INVALID_ACTION: "recurring on revoked mandate") is the code.
+NOT_ACTIVE = {
+    "status": "invalid_request_error",
+    "error_message": "Mandate is in REVOKED state. Recurring cannot be executed",
+    "error_code": "invalid_request",
+    "error_info": {"code": "INVALID_ACTION", "category": "USER_ERROR"},
+}
+# The pause page (api-reference-global): `error_code` is a phrase, `error_info.code` the code.
+MANDATE_NOT_FOUND = {
+    "error_message": "Mandate not found",
+    "status": "invalid_request_error",
+    "error_code": "Mandate not found",
+    "error_info": {"code": "RESOURCE_NOT_FOUND", "category": "USER_ERROR"},
+}
+# The SEA execution page, without error_info: `invalid_request_error` is a generic status word.
+SEA_NOT_ACTIVE = {k: v for k, v in NOT_ACTIVE.items() if k != "error_info"}
 
 TABLE: list[
     tuple[str, Callable[[JuspayClient], object], Outcome, type[GatewayError], str | None]
@@ -102,6 +119,9 @@ TABLE: list[
     ("503", execute, httpx.Response(503), OutcomeUnknown, None),
     ("duplicate", execute, _json(400, DUPLICATE), Rejected, "DUPLICATE_ORDER_ID"),
     ("invalid request", execute, _json(400, INVALID), Rejected, "MISSING_FIELD"),
+    ("mandate not active", execute, _json(400, NOT_ACTIVE), Rejected, "INVALID_ACTION"),
+    ("catalogue code", execute, _json(400, MANDATE_NOT_FOUND), Rejected, "RESOURCE_NOT_FOUND"),
+    ("SEA not active", execute, _json(400, SEA_NOT_ACTIVE), Rejected, "invalid_request"),
     ("401 EC", execute, _json(401, DENIED), AuthenticationFailed, "access_denied"),
     ("429", execute, _json(429, {}), Unavailable, None),
     ("unparsable 200", execute, httpx.Response(200, text="<html>"), MalformedResponse, None),

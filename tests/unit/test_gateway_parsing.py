@@ -10,7 +10,7 @@ import pytest
 
 from billing.domain.errors import InvalidField
 from billing.gateway import parse_mandate, parse_notification, parse_order, parse_payout_order
-from billing.gateway.results import mandate_retry_pending, parse_mandate_list
+from billing.gateway.results import MandateRetryInfo, parse_mandate_list, parse_retry_info
 from tests.seed_samples import sample
 
 # Verbatim from shared/seeds (the webhooks page), so a drift in the parsers shows here.
@@ -41,7 +41,7 @@ def test_order_succeeded_sample_parses_with_its_mandate_block() -> None:
     assert order.txn_status == "CHARGED"
     assert order.error_code is None  # "" means none
     assert order.error_message is None
-    assert order.mandate_retry_pending is False
+    assert order.retry_info is None
     assert order.date_created == datetime(2020, 8, 30, 9, 47, 46, tzinfo=UTC)
     assert order.mandate_id == "3XMEcS******Ybzj"
     assert order.mandate is not None
@@ -145,25 +145,35 @@ def test_unknown_keys_are_ignored() -> None:
 
 
 @pytest.mark.parametrize(
-    ("retry_info", "status", "pending"),
+    ("block", "expected"),
     [
-        (None, "AUTHORIZATION_FAILED", False),
-        ({"is_retry_pending": "true"}, "AUTHORIZATION_FAILED", True),
-        ({"is_retry_pending": False}, "AUTHORIZATION_FAILED", False),
-        ({"retry_pending": "false"}, "PENDING_VBV", False),
-        ({"retry_count": 1, "max_retry_count": 4}, "AUTHORIZATION_FAILED", True),
-        ({"retry_count": "4", "max_retry_count": "4"}, "AUTHORIZATION_FAILED", False),
-        ({"retries_left": 0}, "AUTHORIZATION_FAILED", False),
-        ({}, "AUTHORIZATION_FAILED", True),
-        ({"is_retry_pending": True}, "CHARGED", False),
-        ('{"is_retry_pending": "true"}', "AUTHORIZATION_FAILED", True),  # JSON as a string
+        (None, None),
+        # juspay-api.md §3; nammayatri Common.hs `MandateRetryInfo`: every value `Maybe Text`
+        (
+            {"is_retried_order": "true", "retries_done_count": "2", "allowed_retry": "4",
+             "is_business_retried": "false", "is_technical_retried": "true"},
+            MandateRetryInfo(True, 2, 4, False, True),
+        ),
+        (
+            {"is_retried_order": True, "retries_done_count": 4, "allowed_retry": 4},
+            MandateRetryInfo(True, 4, 4, None, None),
+        ),
+        ({}, MandateRetryInfo(None, None, None, None, None)),
+        # unreadable values read as absent: the order itself stays readable
+        ({"retries_done_count": "two", "allowed_retry": "4.0"},
+         MandateRetryInfo(None, None, None, None, None)),
+        ('{"retries_done_count": "1", "allowed_retry": "3"}',  # JSON as a string
+         MandateRetryInfo(None, 1, 3, None, None)),
     ],
-)
-def test_juspay_silent_retry_reading(retry_info: object, status: str, pending: bool) -> None:
-    payload: dict[str, object] = {}
-    if retry_info is not None:
-        payload["additional_info"] = {"mandate_retry_info": retry_info}
-    assert mandate_retry_pending(payload, status) is pending
+)  # fmt: skip
+def test_juspays_mandate_retry_info_is_read_with_its_own_keys(
+    block: object, expected: MandateRetryInfo | None
+) -> None:
+    payload: dict[str, object] = {"order_id": "o1", "status": "AUTHORIZATION_FAILED", "amount": 1}
+    if block is not None:
+        payload["additional_info"] = {"mandate_retry_info": block}
+    assert parse_retry_info(payload) == expected
+    assert parse_order(payload).retry_info == expected
 
 
 def test_booleans_sent_as_strings_are_read() -> None:

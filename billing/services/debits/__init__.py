@@ -10,7 +10,10 @@ leaving it.
     planning.forecast             `billing schedule`: what will be charged, read-only
     planning.present_debit        ASPRESENTED / ONETIME debits presented by the merchant
     notifications.Notifications   merchant-flow PDNs: send, check, record; Juspay's PDN failing
-    execution.Debits.execute      claim -> record the order -> POST /txns -> settle
+    execution.Debits.execute      checks -> claim -> record the order -> POST /txns -> settle
+    execution.Debits.checks_before_sending   the one place for them: the previous try's status
+                                  at Juspay, a held mandate's sync, window and mandate
+                                  (`domain.sending`)
     execution.cancel_debit        the merchant stops a debit
     orders.Orders.check           poll a pending order, reconcile an unknown one
     settlement.Settlement         one order status -> the debit's next state

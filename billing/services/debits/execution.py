@@ -1,29 +1,36 @@
 """Executing debits exactly once; settling them is settlement.py.
 
 The pattern for every call that moves money (STYLE.md, "Never charge twice"):
+0. the checks before sending, in one place (`Debits.checks_before_sending`): the mandate's hold,
+   the previous try's status at Juspay, the window and the mandate (`domain.sending`);
 1. claim the debit with a guarded transition (`... WHERE state = :expected`);
 2. write the order row (its deterministic order_id and amount) and COMMIT;
 3. send; the answer decides the next state through the domain's `decide`;
 4. a timeout, a dropped connection or a 5xx is UNKNOWN: reconciled by order status
-   (orders.py), never blindly re-sent; only "order not found" re-sends the same id.
+   (orders.py), never blindly re-sent; only "order not found" re-sends the same id (after the
+   same window and mandate checks).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.domain.debit import DebitState
 from billing.domain.ids import order_id_for
 from billing.domain.mandate import MandateStatus
 from billing.domain.outcomes import classify_order
-from billing.domain.timing import Flow
+from billing.domain.sending import Gate, Verdict, may_send, previous_try_allows
+from billing.domain.timing import Flow, execution_instant
 from billing.gateway import (
     AuthenticationFailed,
+    GatewayError,
+    OrderNotFound,
     OrderStatusResult,
     OutcomeUnknown,
     Rejected,
@@ -31,7 +38,13 @@ from billing.gateway import (
 )
 from billing.services import Clock, NotFoundError, ServiceError
 from billing.services.debits.policy import DebitPolicy
-from billing.services.debits.settlement import Settlement, classify_rejection_outcome
+from billing.services.debits.settlement import (
+    Settlement,
+    classify_rejection_outcome,
+    mandate_check,
+    order_outcome,
+)
+from billing.services.mandates.actions import try_release
 from billing.services.ports import DebitGateway
 from billing.store import debits as store
 from billing.store.models import Debit, Mandate, Notification, Order
@@ -42,6 +55,27 @@ _D = DebitState
 # States from which a due debit is executed (a merchant-flow PLANNED debit needs its PDN first).
 EXECUTABLE = (_D.PLANNED, _D.NOTIFIED, _D.RETRY_SCHEDULED)
 DUPLICATE_ORDER_ID = "DUPLICATE_ORDER_ID"
+# Orders Juspay never created (refused with a 4xx, or reported not found): nothing to read.
+NEVER_CREATED = ("REJECTED", "NOT_FOUND")
+
+
+@dataclass(frozen=True, slots=True)
+class _Previous:
+    """The order of the debit's last try, read at Juspay before its next one is sent."""
+
+    order_id: str
+    state: str
+    try_number: int
+
+
+@dataclass(frozen=True, slots=True)
+class _AskJuspay:
+    """Checks before sending that only Juspay can answer: a held mandate's status, the
+    previous try's order status."""
+
+    held_mandate: str | None
+    previous: _Previous | None
+    customer_id: str
 
 
 class Debits:
@@ -58,114 +92,231 @@ class Debits:
         self.gateway = gateway
         self.policy = policy
         self.clock = clock
-        self.settlement = Settlement(sessions, policy, clock)
+        self.check_mandate = mandate_check(sessions, gateway, policy, clock)
+        self.settlement = Settlement(sessions, policy, clock, self.check_mandate)
 
     # -- execute ---------------------------------------------------------------------------
 
     def execute(self, debit_id: int) -> str:
-        """Claim a due debit, record its next order, send it, settle from the answer."""
+        """Check, claim a due debit, record its next order, send it, settle from the answer."""
+        asked_juspay = False
+        while True:
+            now = self.clock()
+            with self.sessions() as session, session.begin():
+                found = store.with_mandate(session, debit_id)
+                if found is None:
+                    return "missing"
+                debit, mandate = found
+                state = DebitState(debit.state)
+                checked = self.checks_before_sending(
+                    session, debit, mandate, state, now, asked_juspay=asked_juspay
+                )
+                if isinstance(checked, str):
+                    return checked
+                if isinstance(checked, _AskJuspay):
+                    ask = checked  # nothing written: Juspay is asked outside the transaction
+                else:
+                    order_id = self._claim(session, debit, mandate, state, now, checked)
+                    if order_id is None:
+                        return "claimed elsewhere"
+                    break
+            stop = self._ask_juspay(debit_id, state, ask)
+            if stop is not None:
+                return stop
+            asked_juspay = True
+        # Committed: the order exists on our side before a byte goes to Juspay.
+        return self.send(order_id)
+
+    def checks_before_sending(
+        self,
+        session: Session,
+        debit: Debit,
+        mandate: Mandate,
+        state: DebitState,
+        now: datetime,
+        *,
+        asked_juspay: bool,
+    ) -> tuple[str | None, datetime | None] | _AskJuspay | str:
+        """Every check before an execution call, in one place, inside the claim's transaction.
+
+        1. Not due, or not executable: nothing to do.
+        2. What only Juspay can tell (asked first, outside the transaction, `_ask_juspay`): a
+           mandate held after a failed status read tries the sync that lifts the hold; a try
+           behind it has that order's status read (SPEC §5): charged or pending (Juspay's
+           silent retry, a late charge) settles or waits, and nothing is sent.
+        3. The window against the instant Juspay would debit, and the mandate as known here
+           (`domain.sending.may_send`): SKIPPED or held, with the reason.
+        Returns the terms of the order that may go (notification_id, execution_date), what to
+        ask Juspay first, or what was done instead (a line for the caller).
+        """
+        not_ready = _not_ready(debit, state, now)
+        if not_ready is not None:
+            return not_ready
+        if not asked_juspay:
+            previous = self._previous(session, debit)
+            if mandate.hold_reason or previous is not None:
+                held = mandate.mandate_id if mandate.hold_reason else None
+                return _AskJuspay(held, previous, mandate.customer_id)
+        return self._local_checks(session, debit, mandate, state, now)
+
+    def _claim(
+        self,
+        session: Session,
+        debit: Debit,
+        mandate: Mandate,
+        state: DebitState,
+        now: datetime,
+        terms: tuple[str | None, datetime | None],
+    ) -> str | None:
+        """Claim the debit and record its next order (committed by the caller); None = taken."""
+        notification_id, execution_date = terms
+        try_number = debit.tries + 1
+        order_id = order_id_for(mandate.mandate_id, debit.cycle, try_number)
+        claimed = store.move(
+            session,
+            debit.id,
+            expected=state,
+            target=_D.EXECUTING,
+            at=now,
+            cause=f"executing try {try_number}",
+            order_id=order_id,
+            values={"tries": try_number, "claimed_at": now, "due_at": None},
+        )
+        if not claimed:
+            return None
+        session.add(
+            Order(
+                order_id=order_id,
+                debit_id=debit.id,
+                try_number=try_number,
+                amount=debit.amount,
+                currency=debit.currency,
+                state="RECORDED",
+                notification_id=notification_id,
+                execution_date=execution_date,
+                checks=0,
+                created_at=now,
+            )
+        )
+        return order_id
+
+    def _ask_juspay(self, debit_id: int, state: DebitState, ask: _AskJuspay) -> str | None:
+        """The checks only Juspay can answer; None = go on to the local checks."""
+        if ask.held_mandate is not None:
+            try_release(self.sessions, self.gateway, ask.held_mandate, now=self.clock(),
+                        calendar=self.policy.planning.calendar)  # fmt: skip
+        if ask.previous is not None:
+            return self._read_previous(debit_id, state, ask.previous, ask.customer_id)
+        return None
+
+    def _previous(self, session: Session, debit: Debit) -> _Previous | None:
+        if debit.tries < 1:
+            return None
+        order = session.scalars(
+            select(Order).where(Order.debit_id == debit.id, Order.try_number == debit.tries)
+        ).one_or_none()
+        if order is None or order.state in NEVER_CREATED:
+            return None
+        return _Previous(order.order_id, order.state, order.try_number)
+
+    def _read_previous(
+        self, debit_id: int, state: DebitState, previous: _Previous, customer_id: str
+    ) -> str | None:
+        """Try N's status at Juspay before try N+1: None = it failed softly, the next may go."""
+        try:
+            status = self.gateway.order_status(previous.order_id, customer_id=customer_id)
+        except OrderNotFound:
+            reason = f"previous order {previous.order_id} not found at Juspay"
+            return self._stop(debit_id, state, reason, review=True)
+        except GatewayError as exc:
+            reason = f"previous order {previous.order_id} unreadable ({exc}): not sent yet"
+            return self._stop(debit_id, state, reason[:255], review=False)
+        outcome, _ = order_outcome(status)
+        result = self.settlement.settle_from_status(
+            previous.order_id,
+            status,
+            source=f"previous order {previous.order_id} read before the next try",
+        )
+        if previous_try_allows(outcome) and not result.startswith(("stale", "MANUAL")):
+            return None
+        return f"not sent: previous order {previous.order_id} {status.status}: {result}"
+
+    def _stop(self, debit_id: int, state: DebitState, reason: str, *, review: bool) -> str:
+        """The previous order could not be read (look again soon) or has vanished (review)."""
         now = self.clock()
         with self.sessions() as session, session.begin():
+            if review:
+                log.warning("debit %s needs review: %s", debit_id, reason)
+                moved = store.move(session, debit_id, expected=state, target=_D.MANUAL_REVIEW,
+                                   at=now, cause=reason, values={"due_at": None})  # fmt: skip
+                return str(_D.MANUAL_REVIEW) if moved else "changed meanwhile"
             found = store.with_mandate(session, debit_id)
             if found is None:
                 return "missing"
             debit, mandate = found
-            state = DebitState(debit.state)
-            if state not in EXECUTABLE or (state is _D.PLANNED and debit.flow == Flow.MERCHANT):
-                return f"not executable ({state})"
-            if debit.due_at is None or debit.due_at > now:
-                return "not due"
-            held = self._hold(session, debit, mandate, state, now)
-            if held:
-                return held
-            try_number = debit.tries + 1
-            order_id = order_id_for(mandate.mandate_id, debit.cycle, try_number)
-            notification_id, execution_date = self._execution_terms(session, debit, now)
-            if debit.flow == Flow.MERCHANT and notification_id is None:
-                # The day our PDN announced has passed (an outage): executing now would debit
-                # on a date the customer was not told about. A new PDN first (SPEC §4).
-                store.move(
-                    session,
-                    debit.id,
-                    expected=state,
-                    target=_D.PLANNED,
-                    at=now,
-                    cause="the notified date passed before execution: a new notification is due",
-                    values={"due_at": now, "dispatched_at": None},
-                )
-                return "re-notify: the notified date has passed"
-            claimed = store.move(
-                session,
-                debit.id,
-                expected=state,
-                target=_D.EXECUTING,
-                at=now,
-                cause=f"executing try {try_number}",
-                order_id=order_id,
-                values={"tries": try_number, "claimed_at": now, "due_at": None},
-            )
-            if not claimed:
-                return "claimed elsewhere"
-            session.add(
-                Order(
-                    order_id=order_id,
-                    debit_id=debit.id,
-                    try_number=try_number,
-                    amount=debit.amount,
-                    currency=debit.currency,
-                    state="RECORDED",
-                    notification_id=notification_id,
-                    execution_date=execution_date,
-                    checks=0,
-                    created_at=now,
-                )
-            )
-        # Committed: the order exists on our side before a byte goes to Juspay.
-        return self.send(order_id)
+            gate = self._gate(debit, mandate, now, debits_at=now)
+            if gate.verdict is Verdict.SKIP:  # the window passed meanwhile: it never goes
+                return self._apply_gate(session, debit, state, gate, now)
+            when = now + self.policy.recheck_previous
+            store.hold(session, debit, state=state, until=when, reason=reason, at=now)
+            return f"held: {reason}"
 
-    def _hold(
+    def _local_checks(
         self, session: Session, debit: Debit, mandate: Mandate, state: DebitState, now: datetime
-    ) -> str | None:
-        """Skip or postpone a due debit its mandate or window no longer allows; None = go."""
-        status = MandateStatus(mandate.status)
-        if now >= debit.window_closes_at:
+    ) -> tuple[str | None, datetime | None] | str:
+        """The window and the mandate (`sending.may_send`) for the terms this try would be sent
+        with; SKIP / HOLD / a new PDN are applied here. Returns the terms, or what was done."""
+        terms = self._execution_terms(session, debit, now)
+        if terms is None:
+            # The day our PDN announced has passed (an outage): executing now would debit on a
+            # date the customer was not told about. A new PDN first (SPEC §4).
             store.move(
                 session,
                 debit.id,
                 expected=state,
-                target=_D.SKIPPED,
+                target=_D.PLANNED,
                 at=now,
-                cause="window passed before it could execute",
-                values={"due_at": None},
+                cause="the notified date passed before execution: a new notification is due",
+                values={"due_at": now, "dispatched_at": None},
             )
-            return "skipped: window passed"
-        if status is MandateStatus.ACTIVE:
-            return None
-        if status is MandateStatus.PAUSED or status in (
-            MandateStatus.CREATED,
-            MandateStatus.PENDING,
-        ):
-            session.execute(
-                update(Debit)
-                .where(Debit.id == debit.id, Debit.state == state)
-                .values(due_at=now + self.policy.paused_recheck, updated_at=now)
-            )
-            return f"held: mandate {status}"
-        store.move(
-            session,
-            debit.id,
-            expected=state,
-            target=_D.SKIPPED,
-            at=now,
-            cause=f"mandate {status}",
-            values={"due_at": None},
+            return "re-notify: the notified date has passed"
+        _notification_id, execution_date = terms
+        debits_at = execution_instant(
+            Flow(debit.flow),
+            now=now,
+            execution_date=execution_date,
+            lead=self.policy.planning.execution_lead,
         )
-        return f"skipped: mandate {status}"
+        gate = self._gate(debit, mandate, now, debits_at=debits_at)
+        if gate.verdict is Verdict.SEND:
+            return terms
+        return self._apply_gate(session, debit, state, gate, now)
+
+    def _gate(self, debit: Debit, mandate: Mandate, now: datetime, *, debits_at: datetime) -> Gate:
+        return may_send(
+            mandate_status=MandateStatus(mandate.status),
+            hold_reason=mandate.hold_reason,
+            debits_at=debits_at,
+            window_closes_at=debit.window_closes_at,
+            now=now,
+        )
+
+    def _apply_gate(
+        self, session: Session, debit: Debit, state: DebitState, gate: Gate, now: datetime
+    ) -> str:
+        if gate.verdict is Verdict.SKIP:
+            store.move(session, debit.id, expected=state, target=_D.SKIPPED, at=now,
+                       cause=gate.reason, values={"due_at": None})  # fmt: skip
+            return f"skipped: {gate.reason}"
+        until = now + self.policy.paused_recheck
+        store.hold(session, debit, state=state, until=until, reason=gate.reason, at=now)
+        return gate.reason
 
     def _execution_terms(
         self, session: Session, debit: Debit, now: datetime
-    ) -> tuple[str | None, datetime | None]:
-        """(notification_id, execution_date) to send with the order, per flow (SPEC §4)."""
+    ) -> tuple[str | None, datetime | None] | None:
+        """(notification_id, execution_date) to send with the order, per flow (SPEC §4); None
+        when the merchant flow's PDN no longer covers today (a new PDN is due)."""
         if debit.flow == Flow.MERCHANT:
             notification = session.scalars(
                 select(Notification)
@@ -174,16 +325,49 @@ class Debits:
                 .limit(1)
             ).first()
             if notification is None:
-                return None, None
+                return None
             execute_at = max(now, notification.txn_date)
             cal = self.policy.planning.calendar
             if cal.local_date(execute_at) != cal.local_date(notification.txn_date):
-                return None, None  # the PDN announced another day: it no longer covers this
+                return None  # the PDN announced another day: it no longer covers this
             return notification.reference, execute_at
         if debit.flow == Flow.JUSPAY:
             # Juspay notifies, waits its 24 h, then debits on this date.
             return None, max(debit.planned_at, now + self.policy.planning.execution_lead)
         return None, None
+
+    def resend_checks(self, order_id: str) -> str | None:
+        """Before resending an order Juspay never received: the same window and mandate checks.
+
+        None = send it again. SKIP: the debit (UNKNOWN) is SKIPPED and the order NOT_FOUND;
+        HOLD: the order is looked at again later, still UNKNOWN.
+        """
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            found = session.execute(
+                select(Order, Debit, Mandate)
+                .join(Debit, Debit.id == Order.debit_id)
+                .join(Mandate, Mandate.id == Debit.mandate_pk)
+                .where(Order.order_id == order_id)
+            ).one()
+            order, debit, mandate = found
+            debits_at = execution_instant(
+                Flow(debit.flow),
+                now=now,
+                execution_date=order.execution_date,
+                lead=self.policy.planning.execution_lead,
+            )
+            gate = self._gate(debit, mandate, now, debits_at=debits_at)
+            if gate.verdict is Verdict.SEND:
+                return None
+            if gate.verdict is Verdict.HOLD:
+                order.next_check_at = now + self.policy.paused_recheck
+                return f"not resent: {gate.reason}"
+            order.state, order.next_check_at, order.settled_at = "NOT_FOUND", None, now
+            store.move(session, debit.id, expected=_D.UNKNOWN, target=_D.SKIPPED, at=now,
+                       cause=f"{gate.reason}; order {order_id} never reached Juspay",
+                       order_id=order_id)  # fmt: skip
+            return f"skipped: {gate.reason}"
 
     def send(self, order_id: str) -> str:
         """Send a recorded order to Juspay and settle the debit from the answer."""
@@ -221,6 +405,11 @@ class Debits:
                 error_message=exc.message,
                 order_state="REJECTED",
             )
+        if result.order_id != order_id:
+            # An answer about another order says nothing about ours: ask for ours (SPEC §5).
+            return self.settle_unknown(
+                order_id, f"execution answered for order {result.order_id}, not {order_id}"
+            )
         return self.settlement.settle(
             order_id,
             classify_order(result.status),
@@ -236,12 +425,29 @@ class Debits:
     def settle_unknown(self, order_id: str, cause: str) -> str:
         return self.settlement.settle_unknown(order_id, cause)
 
-    def settle_from_status(self, order_id: str, status: OrderStatusResult, *, source: str) -> str:
-        return self.settlement.settle_from_status(order_id, status, source=source)
+    def settle_from_status(
+        self,
+        order_id: str,
+        status: OrderStatusResult,
+        *,
+        source: str,
+        at: datetime | None = None,
+    ) -> str:
+        return self.settlement.settle_from_status(order_id, status, source=source, at=at)
 
 
-# States a debit can be cancelled from without asking Juspay: nothing was sent for it yet.
-CANCELLABLE_LOCALLY = (_D.PLANNED, _D.NOTIFIED, _D.RETRY_SCHEDULED)
+def _not_ready(debit: Debit, state: DebitState, now: datetime) -> str | None:
+    """Why a debit is not due for execution now, or None."""
+    if state not in EXECUTABLE or (state is _D.PLANNED and debit.flow == Flow.MERCHANT):
+        return f"not executable ({state})"
+    if debit.due_at is None or debit.due_at > now:
+        return "not due"
+    return None
+
+
+# States a debit can be cancelled from without asking Juspay: nothing was sent for it yet (a
+# PDN in flight is no money: it is left to end at Juspay).
+CANCELLABLE_LOCALLY = (_D.PLANNED, _D.NOTIFYING, _D.NOTIFIED, _D.RETRY_SCHEDULED)
 # Juspay refuses to cancel a scheduled execution later than this before it.
 CANCEL_CUTOFF = timedelta(minutes=30)
 
@@ -255,7 +461,11 @@ def cancel_debit(
 ) -> str:
     """The merchant stops a debit. Not yet sent: cancelled here. Scheduled at Juspay (a juspay
     flow order waiting for its execution date): `cancel_recurring_transaction` first, and
-    only Juspay's yes cancels it. Anything else (in flight, settled) cannot be cancelled."""
+    only Juspay's yes cancels it. Anything else (in flight, settled) cannot be cancelled.
+
+    Reports only what is true: a debit that moved meanwhile (a webhook, a poll) is a
+    `ServiceError` naming its state, never "CANCELLED".
+    """
     with sessions() as session, session.begin():
         found = session.execute(
             select(Debit, Mandate.mandate_id, Mandate.customer_id)
@@ -276,7 +486,12 @@ def cancel_debit(
                 cause="cancelled by the merchant",
                 values={"due_at": None},
             )
-            return "CANCELLED" if moved else "changed meanwhile; try again"
+            if not moved:
+                raise ServiceError(
+                    f"debit {debit_id} is {_state_of(session, debit_id)}: it moved while being "
+                    "cancelled; nothing was cancelled"
+                )
+            return "CANCELLED"
         order = session.scalars(
             select(Order).where(Order.debit_id == debit.id, Order.try_number == debit.tries)
         ).one_or_none()
@@ -301,12 +516,7 @@ def cancel_debit(
     except (OutcomeUnknown, Unavailable) as exc:
         raise ServiceError(f"cancel of order {order_id} not confirmed ({exc}); retry") from exc
     with sessions() as session, session.begin():
-        order_row = session.scalars(select(Order).where(Order.order_id == order_id)).one()
-        order_row.next_check_at = None
-        order_row.error_code = "MERCHANT_CANCELLED"
-        order_row.state = "SETTLED"
-        order_row.settled_at = now
-        store.move(
+        moved = store.move(
             session,
             debit_id,
             expected=_D.PENDING,
@@ -315,4 +525,19 @@ def cancel_debit(
             cause=f"cancelled by the merchant; Juspay cancelled order {order_id}",
             order_id=order_id,
         )
+        if not moved:
+            # The order's own news (its ORDER_FAILED, a poll) settled the debit first.
+            raise ServiceError(
+                f"debit {debit_id} is {_state_of(session, debit_id)}: Juspay cancelled order "
+                f"{order_id}, but the debit had moved meanwhile and was not cancelled"
+            )
+        order_row = session.scalars(select(Order).where(Order.order_id == order_id)).one()
+        order_row.next_check_at = None
+        order_row.error_code = "MERCHANT_CANCELLED"
+        order_row.state = "SETTLED"
+        order_row.settled_at = now
     return "CANCELLED"
+
+
+def _state_of(session: Session, debit_id: int) -> str:
+    return session.scalars(select(Debit.state).where(Debit.id == debit_id)).one()

@@ -80,12 +80,19 @@ class Orders:
         return self.debits.settle_from_status(order_id, status, source="status check")
 
     def _not_found(self, order_id: str, debit_state: DebitState) -> str:
-        """Juspay has no such order: never created there, so resend the same order_id."""
+        """Juspay has no such order: never created there, so resend the same order_id, after the
+        same window and mandate checks as any execution (it may be too late, or the mandate
+        may have ended meanwhile: then the debit is SKIPPED, nothing having moved)."""
         now = self.clock()
         with self.sessions() as session, session.begin():
             order = session.scalars(select(Order).where(Order.order_id == order_id)).one()
             if debit_state is not DebitState.UNKNOWN or order.state != "RECORDED":
                 return self._lost(session, order, now)
+        stop = self.debits.resend_checks(order_id)
+        if stop is not None:
+            return stop
+        with self.sessions() as session, session.begin():
+            order = session.scalars(select(Order).where(Order.order_id == order_id)).one()
             resent = debit_store.move(
                 session,
                 order.debit_id,

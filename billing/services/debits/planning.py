@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.domain.errors import InvalidField
-from billing.domain.mandate import Frequency, MandateStatus, validate_plan_amount
+from billing.domain.mandate import Frequency, MandateStatus, Terms, validate_plan_amount
 from billing.domain.schedule import Cycle, DebitCalendar, cycle, first_open_cycle, next_cycle
 from billing.domain.schedule import presented_cycle as presented
-from billing.domain.timing import Flow, execution_due_at, pdn_due_at
+from billing.domain.timing import Flow, execution_due_at, pdn_due_at, pdn_txn_date
 from billing.services import ServiceError
 from billing.services.mandates.registry import require, terms_of
 from billing.store import debits as debit_store
@@ -31,6 +31,9 @@ from billing.store.db import is_postgres
 from billing.store.models import Debit, Mandate
 
 FINAL_DEBIT_STATES = ("CHARGED", "FAILED", "SKIPPED", "CANCELLED", "MANUAL_REVIEW")
+# Not yet sent: a debit in one of these past its planned instant is overdue (catch-up after an
+# import or an outage, a retry): beat sends it as soon as it is due.
+NOT_YET_SENT = ("PLANNED", "NOTIFYING", "NOTIFIED", "RETRY_SCHEDULED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,16 @@ class PlanningPolicy:
         if flow is Flow.MERCHANT:
             return pdn_due_at(planned_at, self.execution_lead)
         return execution_due_at(flow, planned_at, self.execution_lead)
+
+    def first_debit_at(self, flow: Flow, planned_at: datetime, now: datetime) -> datetime:
+        """When Juspay would debit a debit planned at `planned_at`, its first step taken when due
+        (or now, if that has passed): the PDN's day (merchant), the lead (juspay), or at once."""
+        due = max(now, self.due_at(flow, planned_at))
+        if flow is Flow.MERCHANT:
+            return pdn_txn_date(planned_at, due)
+        if flow is Flow.JUSPAY:
+            return max(planned_at, due + self.execution_lead)
+        return max(planned_at, due)
 
     def cutoff(self, now: datetime) -> datetime:
         """Plan every debit whose planned instant falls before now + lead + horizon."""
@@ -145,11 +158,14 @@ class ForecastDebit:
     amount: Decimal
     flow: str
     state: str  # a planned debit's state, or FORECAST for a cycle not planned yet
+    overdue: bool = False  # planned before now, not yet sent, its window still open
+    due_at: datetime | None = None
 
 
 @dataclass
 class ForecastDay:
-    day: date
+    day: date | None  # None for the overdue bucket
+    overdue: bool = False
     count: int = 0
     total: Decimal = Decimal("0.00")
     by_flow: dict[str, list[Decimal | int]] = field(default_factory=dict)
@@ -165,6 +181,15 @@ class ForecastDay:
             self.debits.append(debit)
 
 
+def _planned_item(
+    debit: Debit, mandate_id: str, customer_id: str, cal: DebitCalendar, *, overdue: bool
+) -> ForecastDebit:
+    return ForecastDebit(
+        cal.local_date(debit.planned_at), debit.planned_at, mandate_id, customer_id,
+        debit.amount, debit.flow, debit.state, overdue=overdue, due_at=debit.due_at,
+    )  # fmt: skip
+
+
 def forecast(
     session: Session,
     policy: PlanningPolicy,
@@ -175,18 +200,34 @@ def forecast(
 ) -> list[ForecastDay]:
     """Read-only: the debits expected in the next `days` days, per local day, with totals.
 
-    Planned debits not yet final come from the debits table; cycles not yet planned are
-    computed from each ACTIVE mandate's cursor (through the same index as planning).
+    First, when there are any, the overdue ones: planned before now, not yet sent, window still
+    open (catch-up after an import or an outage, a retry), which beat sends as soon as they are
+    due, so they are part of what will be charged. Then planned debits not yet final from the
+    debits table, and cycles not yet planned, computed from each ACTIVE mandate's cursor
+    (through the same index as planning).
     """
     cal = policy.calendar
     end = now + timedelta(days=days)
     result: dict[date, ForecastDay] = defaultdict(lambda: ForecastDay(date.min))
+    overdue = ForecastDay(None, overdue=True)
 
     def add(item: ForecastDebit) -> None:
         bucket = result[item.day]
         bucket.day = item.day
         bucket.add(item, keep=detail)
 
+    overdue_rows = session.execute(
+        select(Debit, Mandate.mandate_id, Mandate.customer_id)
+        .join(Mandate, Mandate.id == Debit.mandate_pk)
+        .where(
+            Debit.planned_at < now,
+            Debit.window_closes_at > now,
+            Debit.state.in_(NOT_YET_SENT),
+        )
+        .order_by(Debit.planned_at, Debit.id)
+    )
+    for debit, mandate_id, customer_id in overdue_rows:
+        overdue.add(_planned_item(debit, mandate_id, customer_id, cal, overdue=True), keep=detail)
     planned_rows = session.execute(
         select(Debit, Mandate.mandate_id, Mandate.customer_id)
         .join(Mandate, Mandate.id == Debit.mandate_pk)
@@ -198,17 +239,7 @@ def forecast(
         .order_by(Debit.planned_at)
     )
     for debit, mandate_id, customer_id in planned_rows:
-        add(
-            ForecastDebit(
-                cal.local_date(debit.planned_at),
-                debit.planned_at,
-                mandate_id,
-                customer_id,
-                debit.amount,
-                debit.flow,
-                debit.state,
-            )
-        )
+        add(_planned_item(debit, mandate_id, customer_id, cal, overdue=False))
     upcoming_mandates = session.scalars(
         select(Mandate)
         .where(Mandate.status == "ACTIVE", Mandate.next_cycle_at < end)
@@ -236,7 +267,35 @@ def forecast(
                     )
                 )
             upcoming = next_cycle(terms, upcoming.number, cal)
-    return [result[d] for d in sorted(result)]
+    days_ahead = [result[d] for d in sorted(result)]
+    return [overdue, *days_ahead] if overdue.count else days_ahead
+
+
+# Without --on, a presented debit goes on the first day from today its flow's notice allows.
+PRESENT_SEARCH_DAYS = 4
+
+
+def _presented_day(
+    terms: Terms, number: int, on: date | None, now: datetime, flow: Flow, policy: PlanningPolicy
+) -> Cycle:
+    """The presented debit's cycle on `on`, or on the first day its notice allows (no `on`)."""
+    cal = policy.calendar
+    first = on or cal.local_date(now)
+    candidates = [first] if on is not None else [
+        first + timedelta(days=n) for n in range(PRESENT_SEARCH_DAYS)
+    ]  # fmt: skip
+    found = None
+    for day in candidates:
+        try:
+            found = presented(terms, number, day, cal)
+        except InvalidField as exc:
+            raise ServiceError(str(exc)) from None
+        if found.window_closes_at <= now:
+            raise ServiceError(f"on: {day} has passed")
+        if policy.first_debit_at(flow, found.planned_at, now) < found.window_closes_at:
+            break
+    assert found is not None  # candidates is never empty
+    return found
 
 
 def present_debit(
@@ -268,14 +327,16 @@ def present_debit(
         number = 0 if used is None else used + 1
         if terms.frequency is Frequency.ONETIME and number > 0:
             raise ServiceError(f"mandate {mandate_id} is ONETIME and was already presented")
-        day = on or cal.local_date(now)
-        try:
-            found = presented(terms, number, day, cal)
-        except InvalidField as exc:
-            raise ServiceError(str(exc)) from None
-        if found.window_closes_at <= now:
-            raise ServiceError(f"on: {day} has passed")
         flow = policy.flow_for(mandate.payment_method_type)
+        found = _presented_day(terms, number, on, now, flow, policy)
+        day = found.window.first_day
+        debits_at = policy.first_debit_at(flow, found.planned_at, now)
+        if debits_at >= found.window_closes_at:
+            # It would be SKIPPED at once: the flow's notice would land it on a later day.
+            raise ServiceError(
+                f"on: {day} is too soon for a {mandate.payment_method_type} debit ({flow} flow): "
+                f"its notice would move it to {cal.local_date(debits_at)}"
+            )
         new = debit_store.NewDebit(
             mandate_pk=mandate.id,
             cycle=number,

@@ -19,8 +19,11 @@ class DebitPolicy:
     stale_claim_after: timedelta = timedelta(minutes=10)
     # An UNKNOWN outcome is first reconciled this soon.
     reconcile_after: timedelta = timedelta(minutes=1)
-    # A due debit whose mandate is PAUSED is looked at again this often until its window ends.
+    # A due debit whose mandate is PAUSED (or held) is looked at again this often until its
+    # window ends.
     paused_recheck: timedelta = timedelta(hours=1)
+    # A next try whose previous order's status could not be read is tried again this soon.
+    recheck_previous: timedelta = timedelta(minutes=5)
 
     def retry_lead(self, flow: str) -> timedelta:
         """How long before the debit a try must be sent: the juspay flow waits out Juspay's PDN."""

@@ -1,63 +1,119 @@
 """Settling debits from what the gateway says: one order's outcome -> the debit's next state.
 
 Every source of truth goes through `Settlement.settle`: the answer to the execution call, a
-status poll, reconciliation, a webhook's `content.order`. It believes a status only when its
-order_id and amount match what was sent, keeps a debit PENDING while Juspay retries silently,
-lets the domain's `decide` choose the next state, and never lets a late charge of an earlier
-try pass unnoticed.
+status poll, reconciliation, the read before a next try, a webhook's `content.order`. It
+believes a status only when its order_id and amount match what was sent, never lets news older
+than what it already learned of that order move it (SPEC §7, per order), keeps a debit PENDING
+while Juspay retries silently, lets the domain's `decide` (or `reconsider`, between tries)
+choose the next state, and never lets a late charge of an earlier try pass unnoticed. A
+refusal that concerns the mandate has its status read from Juspay (`check_mandate`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing.domain.debit import AWAITING_OUTCOME, DebitState, decide
+from billing.domain.debit import AWAITING_OUTCOME, NOT_SENT, DebitState, decide, reconsider
+from billing.domain.mandate import FINAL_MANDATE_STATUSES, MandateStatus
+from billing.domain.ordering import held_at, order_news_applies
 from billing.domain.outcomes import (
     Outcome,
     classify_order,
     classify_rejection,
-    mandate_status_implied,
+    concerns_mandate,
+    juspay_still_retrying,
 )
 from billing.domain.polling import next_check_at
 from billing.gateway import OrderStatusResult, Rejected
 from billing.services import Clock
 from billing.services.debits.policy import DebitPolicy
-from billing.services.mandates.registry import apply_status
+from billing.services.mandates.actions import refresh_after_refusal
+from billing.services.ports import MandateStatusReader
 from billing.store import debits as store
 from billing.store.models import Debit, Mandate, Order
 
 log = logging.getLogger("billing.debits")
 
 _D = DebitState
+MandateCheck = Callable[[str, str], str]
+"""(mandate_id, why) -> what was learnt: reads the mandate's status from Juspay and records it."""
+
+
+def mandate_check(
+    sessions: sessionmaker[Session], gateway: MandateStatusReader, policy: DebitPolicy, clock: Clock
+) -> MandateCheck:
+    """The read-back of a mandate Juspay refused a debit or a PDN for (SPEC §2, §5)."""
+
+    def check(mandate_id: str, why: str) -> str:
+        return refresh_after_refusal(
+            sessions, gateway, mandate_id, reason=why, now=clock(),
+            calendar=policy.planning.calendar,
+        )  # fmt: skip
+
+    return check
+
+
+# A mandate to read back after the transaction: (mandate_id, why).
+_Check = tuple[str, str] | None
+
+
+def order_outcome(status: OrderStatusResult) -> tuple[Outcome, bool]:
+    """The outcome of an order status read, and whether Juspay is still retrying it silently
+    (then the outcome is PENDING: our own retry must not race Juspay's)."""
+    outcome = classify_order(
+        status.status, error_code=status.error_code, error_message=status.error_message
+    )
+    info = status.retry_info
+    if info is not None and juspay_still_retrying(
+        outcome, info.retries_done_count, info.allowed_retry
+    ):
+        return Outcome.PENDING, True
+    return outcome, False
 
 
 class Settlement:
     """Applies order outcomes to debits; safe to call twice or concurrently for one order."""
 
-    def __init__(self, sessions: sessionmaker[Session], policy: DebitPolicy, clock: Clock) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        policy: DebitPolicy,
+        clock: Clock,
+        check_mandate: MandateCheck | None = None,
+    ) -> None:
         self.sessions = sessions
         self.policy = policy
         self.clock = clock
+        self.check_mandate = check_mandate
 
     def settle_unknown(self, order_id: str, cause: str) -> str:
         return self.settle(order_id, Outcome.UNKNOWN, cause=cause)
 
-    def settle_from_status(self, order_id: str, status: OrderStatusResult, *, source: str) -> str:
-        """Settle from an order status read (poll, reconciliation or a webhook's content.order).
+    def settle_from_status(
+        self,
+        order_id: str,
+        status: OrderStatusResult,
+        *,
+        source: str,
+        at: datetime | None = None,
+    ) -> str:
+        """Settle from an order status read (poll, reconciliation, the read before a next try,
+        or a webhook's content.order dated `at`).
 
         The status is believed only if its order_id and amount match what we sent; a
         mismatch sends the debit to MANUAL_REVIEW instead of guessing.
         """
+        outcome, retrying = order_outcome(status)
         return self.settle(
             order_id,
-            classify_order(
-                status.status, error_code=status.error_code, error_message=status.error_message
-            ),
-            cause=f"{source}: order {status.status}",
+            outcome,
+            cause=f"{source}: order {status.status}" + (" (Juspay retry running)" * retrying),
+            at=at,
             gateway_status=status.status,
             gateway_status_id=status.status_id,
             error_code=status.error_code,
@@ -73,6 +129,7 @@ class Settlement:
         outcome: Outcome,
         *,
         cause: str,
+        at: datetime | None = None,
         order_state: str | None = None,
         gateway_status: str | None = None,
         gateway_status_id: int | None = None,
@@ -82,7 +139,7 @@ class Settlement:
         txn_uuid: str | None = None,
         evidence: OrderStatusResult | None = None,
     ) -> str:
-        """Apply one outcome of one order to its debit, through the domain's decision."""
+        """Apply one outcome of one order, learnt at `at` (default now), to its debit."""
         now = self.clock()
         with self.sessions() as session, session.begin():
             order = session.scalars(
@@ -91,6 +148,15 @@ class Settlement:
             debit = session.scalars(
                 select(Debit).where(Debit.id == order.debit_id).with_for_update()
             ).one()
+            learnt_at = at or now
+            if not order_news_applies(
+                order.status_at, learnt_at, charged=outcome is Outcome.CHARGED
+            ):
+                return (
+                    f"stale: dated {learnt_at:%Y-%m-%d %H:%M:%S}, before the status read at "
+                    f"{order.status_at:%Y-%m-%d %H:%M:%S}; ignored"
+                )
+            order.status_at = held_at(order.status_at, learnt_at)
             order.state = order_state or order.state
             order.gateway_status = gateway_status or order.gateway_status
             order.gateway_status_id = gateway_status_id or order.gateway_status_id
@@ -100,38 +166,41 @@ class Settlement:
             order.txn_uuid = txn_uuid or order.txn_uuid
             if order.state == "SENT" and order.sent_at is None:
                 order.sent_at = now
-            state = DebitState(debit.state)
-            if evidence is not None and (
-                evidence.order_id != order.order_id or evidence.amount != order.amount
-            ):
-                return self._to_review(
-                    session,
-                    debit,
-                    order,
-                    state,
-                    now,
-                    f"gateway reports order {evidence.order_id} for {evidence.amount}, "
-                    f"sent {order.order_id} for {order.amount}",
-                )
-            if order.try_number != debit.tries:
-                return self._late_order(session, debit, order, state, outcome, now)
-            if state not in AWAITING_OUTCOME:
-                order.next_check_at = None
-                if outcome is not Outcome.CHARGED or state is _D.CHARGED:
-                    return f"already {state}"
-                return self._charged_after_all(session, debit, order, state, now, cause)
-            if (
-                evidence is not None
-                and evidence.mandate_retry_pending
-                and outcome
-                in (
-                    Outcome.FAILED_SOFT,
-                    Outcome.UNKNOWN,
-                )
-            ):
-                outcome = Outcome.PENDING  # Juspay is still retrying this order silently
-                cause += " (Juspay retry running)"
-            return self._decide(session, debit, order, state, outcome, now, cause)
+            result, check = self._apply(session, debit, order, outcome, now, cause, evidence)
+        if check is not None and self.check_mandate is not None:
+            log.info("order %s: %s", order_id, self.check_mandate(*check))
+        return result
+
+    def _apply(
+        self,
+        session: Session,
+        debit: Debit,
+        order: Order,
+        outcome: Outcome,
+        now: datetime,
+        cause: str,
+        evidence: OrderStatusResult | None,
+    ) -> tuple[str, _Check]:
+        state = DebitState(debit.state)
+        if evidence is not None and (
+            evidence.order_id != order.order_id or evidence.amount != order.amount
+        ):
+            reason = (
+                f"gateway reports order {evidence.order_id} for {evidence.amount}, "
+                f"sent {order.order_id} for {order.amount}"
+            )
+            return self._to_review(session, debit, order, state, now, reason), None
+        if order.try_number != debit.tries:
+            return self._late_order(session, debit, order, state, outcome, now), None
+        if state in NOT_SENT:
+            return self._between_tries(session, debit, order, state, outcome, now, cause)
+        if state not in AWAITING_OUTCOME:
+            order.next_check_at = None
+            if outcome is not Outcome.CHARGED or state is _D.CHARGED:
+                return f"already {state}", None
+            reason = f"order {order.order_id} charged while {state}"
+            return self._to_review(session, debit, order, state, now, reason), None
+        return self._decide(session, debit, order, state, outcome, now, cause)
 
     def _decide(
         self,
@@ -142,7 +211,7 @@ class Settlement:
         outcome: Outcome,
         now: datetime,
         cause: str,
-    ) -> str:
+    ) -> tuple[str, _Check]:
         decision = decide(
             state,
             outcome,
@@ -156,40 +225,81 @@ class Settlement:
         if target in (_D.PENDING, _D.UNKNOWN):
             when = self._next_check(order, now, unknown=target is _D.UNKNOWN)
             if when is None:
-                return self._to_review(
-                    session,
-                    debit,
-                    order,
-                    state,
-                    now,
-                    f"still {order.gateway_status or target} after {self.policy.pending_max_age}",
+                waited = (
+                    f"still {order.gateway_status or target} after {self.policy.pending_max_age}"
                 )
+                return self._to_review(session, debit, order, state, now, waited), None
             order.next_check_at = when
         else:
-            order.next_check_at = None
-            if order.state != "REJECTED":
-                order.state = "SETTLED"
-            order.settled_at = now
+            self._settled(order, now)
         if target == state:
-            return f"still {state}"
+            return f"still {state}", None
         reason = f"{cause}; {decision.reason}" if decision.reason else cause
+        return self._move(session, debit, order, state, target, outcome, now, reason,
+                          due_at=decision.retry_at)  # fmt: skip
+
+    def _between_tries(
+        self,
+        session: Session,
+        debit: Debit,
+        order: Order,
+        state: DebitState,
+        outcome: Outcome,
+        now: datetime,
+        cause: str,
+    ) -> tuple[str, _Check]:
+        """News of the previous order of a debit not yet sending its next one (`reconsider`)."""
+        decision = reconsider(state, outcome)
+        target = decision.state
+        if target == state:
+            self._settled(order, now)
+            return f"still {state}: the next try goes as planned", None
+        if target is _D.PENDING:
+            when = self._next_check(order, now, unknown=False)
+            if when is None:
+                waited = f"order {order.order_id} pending again after {self.policy.pending_max_age}"
+                return self._to_review(session, debit, order, state, now, waited), None
+            order.state, order.settled_at, order.next_check_at = "SENT", None, when
+        else:
+            self._settled(order, now)
+        reason = f"{cause}; {decision.reason}"
+        return self._move(session, debit, order, state, target, outcome, now, reason, due_at=None)
+
+    def _move(
+        self,
+        session: Session,
+        debit: Debit,
+        order: Order,
+        state: DebitState,
+        target: DebitState,
+        outcome: Outcome,
+        now: datetime,
+        cause: str,
+        *,
+        due_at: datetime | None,
+    ) -> tuple[str, _Check]:
+        """Move the debit as decided; a hard failure about the mandate has it read back."""
         store.move(
             session,
             debit.id,
             expected=state,
             target=target,
             at=now,
-            cause=reason,
+            cause=cause,
             order_id=order.order_id,
             values={
-                "due_at": decision.retry_at,
+                "due_at": due_at,
                 "last_error": (order.error_code or None),
                 "dispatched_at": None,
             },
         )
-        if outcome is Outcome.FAILED_HARD:
-            self._mandate_gone(session, debit, order, now)
-        return str(target)
+        return str(target), self._mandate_to_check(session, debit, order, outcome)
+
+    def _settled(self, order: Order, now: datetime) -> None:
+        order.next_check_at = None
+        if order.state != "REJECTED":
+            order.state = "SETTLED"
+        order.settled_at = now
 
     def _next_check(self, order: Order, now: datetime, *, unknown: bool) -> datetime | None:
         if unknown and order.checks == 0:
@@ -201,19 +311,20 @@ class Settlement:
             max_age=self.policy.pending_max_age,
         )
 
-    def _mandate_gone(self, session: Session, debit: Debit, order: Order, now: datetime) -> None:
-        implied = mandate_status_implied(order.error_code, order.error_message)
-        if implied is None:
-            return
+    def _mandate_to_check(
+        self, session: Session, debit: Debit, order: Order, outcome: Outcome
+    ) -> _Check:
+        """A hard failure that concerns the mandate: read it back from Juspay after the commit
+        (SPEC §5: "a hard failure that says the mandate is gone updates the mandate's status")."""
+        if outcome is not Outcome.FAILED_HARD:
+            return None
+        if not concerns_mandate(order.error_code, order.error_message):
+            return None
         mandate = session.get_one(Mandate, debit.mandate_pk)
-        apply_status(
-            session,
-            mandate,
-            implied,
-            now=now,
-            calendar=self.policy.planning.calendar,
-            source=f"order {order.order_id}",
-        )
+        if MandateStatus(mandate.status) in FINAL_MANDATE_STATUSES:
+            return None  # already ended here: nothing a read could change
+        why = f"Juspay refused order {order.order_id}: {order.error_code} {order.error_message}"
+        return mandate.mandate_id, why.strip()
 
     def _late_order(
         self,
@@ -237,38 +348,6 @@ class Settlement:
             f"earlier order {order.order_id} (try {order.try_number}) charged late",
         )
 
-    def _charged_after_all(
-        self,
-        session: Session,
-        debit: Debit,
-        order: Order,
-        state: DebitState,
-        now: datetime,
-        cause: str,
-    ) -> str:
-        """The current order charged after its debit had moved on: never let it pass.
-
-        A retry waiting to be sent is cancelled by settling the debit CHARGED (the money
-        arrived); a debit already final (FAILED, SKIPPED, CANCELLED) is flagged for review.
-        """
-        order.state = "SETTLED"
-        order.settled_at = now
-        if state is _D.RETRY_SCHEDULED:
-            store.move(
-                session,
-                debit.id,
-                expected=state,
-                target=_D.CHARGED,
-                at=now,
-                cause=f"{cause}: the order reported failed was charged; no retry",
-                order_id=order.order_id,
-                values={"due_at": None, "dispatched_at": None},
-            )
-            return str(_D.CHARGED)
-        return self._to_review(
-            session, debit, order, state, now, f"order {order.order_id} charged while {state}"
-        )
-
     def _to_review(
         self,
         session: Session,
@@ -278,10 +357,11 @@ class Settlement:
         now: datetime,
         reason: str,
     ) -> str:
-        """MANUAL_REVIEW for a debit awaiting its outcome; a note in the history otherwise."""
+        """MANUAL_REVIEW for a debit not final (a next try must not be sent either); a note in
+        the history of a final one."""
         order.next_check_at = None
         log.warning("debit %s needs review: %s", debit.id, reason)
-        if state in AWAITING_OUTCOME:
+        if state in AWAITING_OUTCOME or state in NOT_SENT:
             store.move(
                 session,
                 debit.id,

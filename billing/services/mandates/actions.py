@@ -7,6 +7,7 @@ so a timeout is reported to the merchant to retry rather than reconciled.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,9 +26,11 @@ from billing.services.mandates.registry import (
     import_mandates,
     require,
 )
-from billing.services.ports import MandateGateway
+from billing.services.ports import MandateGateway, MandateStatusReader
 from billing.store import mandates as store
 from billing.store.models import Mandate
+
+log = logging.getLogger("billing.mandates")
 
 
 def _customer(sessions: sessionmaker[Session], mandate_id: str) -> str:
@@ -149,20 +152,48 @@ def sync(
 
     Terms are read as Juspay sends them (lenient: a missing rule comes from the start date)
     and go through the same upsert as an import: changes recorded, final states kept, the
-    merchant's plan amount untouched.
+    merchant's plan amount untouched. A mandate synced cleanly has its hold released.
     """
     if (mandate_id is None) == (customer_id is None):
         raise ServiceError("sync needs a mandate id or a customer id, not both")
+    if mandate_id is not None:
+        return refresh(sessions, gateway, mandate_id, now=now, calendar=calendar, on_error=on_error)
+    assert customer_id is not None  # checked above
     try:
-        if mandate_id is not None:
-            customer = customer_id or _customer(sessions, mandate_id)
-            infos = [gateway.mandate_status(mandate_id, customer_id=customer)]
-        else:
-            assert customer_id is not None  # checked above
-            customer = customer_id
-            infos = gateway.customer_mandates(customer_id)
+        infos = gateway.customer_mandates(customer_id)
     except GatewayError as exc:
         raise ServiceError(f"sync from Juspay failed: {exc}") from exc
+    return _record_infos(sessions, infos, customer_id, now=now, calendar=calendar,
+                         on_error=on_error)  # fmt: skip
+
+
+def refresh(
+    sessions: sessionmaker[Session],
+    gateway: MandateStatusReader,
+    mandate_id: str,
+    *,
+    now: datetime,
+    calendar: DebitCalendar,
+    on_error: Callable[[RowError], None] = lambda _e: None,
+) -> ImportReport:
+    """One mandate from Juspay (`command=check_status`): terms and status recorded, hold lifted."""
+    customer = _customer(sessions, mandate_id)
+    try:
+        infos = [gateway.mandate_status(mandate_id, customer_id=customer)]
+    except GatewayError as exc:
+        raise ServiceError(f"sync from Juspay failed: {exc}") from exc
+    return _record_infos(sessions, infos, customer, now=now, calendar=calendar, on_error=on_error)
+
+
+def _record_infos(
+    sessions: sessionmaker[Session],
+    infos: list[MandateInfo],
+    customer: str,
+    *,
+    now: datetime,
+    calendar: DebitCalendar,
+    on_error: Callable[[RowError], None],
+) -> ImportReport:
     with sessions() as session:
         plans = {
             m.mandate_id: m.plan_amount
@@ -173,7 +204,7 @@ def sync(
     rows = [
         (n, _fields(info, customer, plans.get(info.mandate_id))) for n, info in enumerate(infos, 1)
     ]
-    return import_mandates(
+    report = import_mandates(
         sessions,
         rows,
         now=now,
@@ -182,3 +213,66 @@ def sync(
         from_gateway=True,
         on_error=on_error,
     )
+    refused = {error.line for error in report.errors}
+    synced = [info.mandate_id for n, info in enumerate(infos, 1) if n not in refused]
+    with sessions() as session, session.begin():
+        store.release_holds(session, synced, at=now)
+    return report
+
+
+def refresh_after_refusal(
+    sessions: sessionmaker[Session],
+    gateway: MandateStatusReader,
+    mandate_id: str,
+    *,
+    reason: str,
+    now: datetime,
+    calendar: DebitCalendar,
+) -> str:
+    """Juspay refused a debit for a reason about the mandate: read its status and record it.
+
+    A REVOKED / EXPIRED answer ends the mandate's open debits, PAUSED holds them (SPEC §2). If
+    the read fails (or Juspay's answer cannot be recorded) the mandate is held: its debits are
+    not sent until a sync succeeds (`billing mandates sync`, or the next look at a held debit).
+    """
+    problems: list[RowError] = []
+    try:
+        report = refresh(sessions, gateway, mandate_id, now=now, calendar=calendar,
+                         on_error=problems.append)  # fmt: skip
+    except ServiceError as exc:
+        return hold(sessions, mandate_id, f"{reason}; status read failed: {exc}", now=now)
+    if report.bad:
+        problem = problems[0] if problems else "refused"
+        return hold(sessions, mandate_id, f"{reason}; Juspay's answer unusable: {problem}",
+                    now=now)  # fmt: skip
+    with sessions() as session:
+        return f"mandate {mandate_id} {require(session, mandate_id).status} (read from Juspay)"
+
+
+def try_release(
+    sessions: sessionmaker[Session],
+    gateway: MandateStatusReader,
+    mandate_id: str,
+    *,
+    now: datetime,
+    calendar: DebitCalendar,
+) -> bool:
+    """A held mandate's debit is due: try the sync that lifts the hold. True if it was lifted
+    (what Juspay said is recorded); False if Juspay still cannot be read (it stays held)."""
+    try:
+        report = refresh(sessions, gateway, mandate_id, now=now, calendar=calendar)
+    except ServiceError as exc:
+        log.info("mandate %s stays held: %s", mandate_id, exc)
+        return False
+    return report.bad == 0
+
+
+def hold(sessions: sessionmaker[Session], mandate_id: str, reason: str, *, now: datetime) -> str:
+    """Hold a mandate's debits until a sync from Juspay succeeds; the reason is recorded."""
+    with sessions() as session, session.begin():
+        mandate = require(session, mandate_id, for_update=True)
+        mandate.hold_reason = reason[:255]
+        mandate.updated_at = now
+        store.record_changes(session, [(mandate.id, "hold", "gateway", {"hold": reason})], at=now)
+    log.warning("mandate %s: debits held until a sync succeeds: %s", mandate_id, reason)
+    return f"mandate {mandate_id} held: {reason}"

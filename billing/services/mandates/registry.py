@@ -37,7 +37,7 @@ from billing.store import mandates as store
 from billing.store.models import Debit, Mandate
 
 # Debits not yet in flight: a mandate that ends takes them with it (SPEC §2).
-OPEN_DEBIT_STATES = ("PLANNED", "NOTIFIED", "RETRY_SCHEDULED")
+OPEN_DEBIT_STATES = ("PLANNED", "NOTIFYING", "NOTIFIED", "RETRY_SCHEDULED")
 _ID_LIMITS = {"mandate_id": 64, "customer_id": 128}
 
 

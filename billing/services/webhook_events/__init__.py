@@ -1,6 +1,9 @@
 """Stored webhook events: store once, process once, sweep what was left behind (SPEC §7).
 
     RECEIVED --process--> PROCESSED | IGNORED   the event did something / had nothing to do
+                      '-> UNMATCHED            it could not be matched exactly (Juspay's PDN
+                                               failing for no pending order): changed nothing,
+                                               kept for review; replay by CLI
         |  a handler raised: stays RECEIVED (attempts + 1, last_error); swept again later
         '--> POISONED  after MAX_ATTEMPTS failures, or at once when its content cannot be used
                        (terms that do not validate): never retried automatically; replay by CLI
@@ -29,6 +32,7 @@ from billing.services.webhook_events.inbox import (
     PROCESSED,
     RECEIVED,
     SWEEP_AFTER,
+    UNMATCHED,
     Stored,
     find_event,
     list_events,
@@ -57,6 +61,7 @@ __all__ = [
     "PROCESSED",
     "RECEIVED",
     "SWEEP_AFTER",
+    "UNMATCHED",
     "EventContent",
     "Handled",
     "Stored",

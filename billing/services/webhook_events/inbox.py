@@ -18,6 +18,9 @@ from billing.store.models import WebhookEvent
 log = logging.getLogger("billing.webhooks")
 
 RECEIVED, PROCESSED, IGNORED, POISONED = "RECEIVED", "PROCESSED", "IGNORED", "POISONED"
+# About a record we cannot match exactly (Juspay's PDN failing for no pending order's day and
+# amount): nothing was changed; kept for a person to look at (`billing webhooks list`).
+UNMATCHED = "UNMATCHED"
 CLAIM_LEASE = timedelta(minutes=5)  # a worker holds a claimed event this long (task limit: 300 s)
 SWEEP_AFTER = timedelta(minutes=2)  # an enqueued event still RECEIVED this long is enqueued again
 
@@ -123,10 +126,10 @@ def sweep_unprocessed(
 def list_events(
     session: Session, *, unprocessed: bool = False, state: str | None = None, limit: int = 100
 ) -> Sequence[WebhookEvent]:
-    """Newest first; `unprocessed` = RECEIVED or POISONED."""
+    """Newest first; `unprocessed` = RECEIVED, POISONED or UNMATCHED (waiting for a person)."""
     statement = select(WebhookEvent).order_by(WebhookEvent.id.desc()).limit(limit)
     if unprocessed:
-        statement = statement.where(WebhookEvent.state.in_([RECEIVED, POISONED]))
+        statement = statement.where(WebhookEvent.state.in_([RECEIVED, POISONED, UNMATCHED]))
     if state:
         statement = statement.where(WebhookEvent.state == state.upper())
     return session.scalars(statement).all()

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing.domain.errors import InvalidField
 from billing.domain.mandate import MandateStatus
 from billing.domain.schedule import DebitCalendar
-from billing.domain.timing import Flow
 from billing.gateway.results import MandateInfo, NotificationResult, OrderStatusResult
 from billing.services import Clock, NotFoundError
 from billing.services.debits.execution import Debits
@@ -39,10 +38,11 @@ from billing.services.webhook_events.inbox import (
     POISONED,
     PROCESSED,
     RECEIVED,
+    UNMATCHED,
     sweep_unprocessed,
 )
 from billing.store import mandates as mandate_store
-from billing.store.models import Debit, Mandate, Notification, Order, WebhookEvent
+from billing.store.models import Notification, Order, WebhookEvent
 
 log = logging.getLogger("billing.webhooks")
 
@@ -52,7 +52,7 @@ DEBIT_ORDER = "EMANDATE_PAYMENT"  # txn_detail.txn_object_type of a mandate exec
 
 @dataclass(frozen=True, slots=True)
 class Handled:
-    state: str  # PROCESSED, IGNORED, or POISONED (content unusable)
+    state: str  # PROCESSED, IGNORED, UNMATCHED (for review), or POISONED (content unusable)
     outcome: str
 
 
@@ -100,7 +100,7 @@ class WebhookEvents:
         PROCESSED one too. A handler's error is recorded on the event (retried by the sweeper,
         POISONED after `max_attempts`) and raised.
         """
-        allowed = {RECEIVED} | ({POISONED, IGNORED} if replay else set())
+        allowed = {RECEIVED} | ({POISONED, IGNORED, UNMATCHED} if replay else set())
         claim = self._claim(event_pk, allowed | ({PROCESSED} if force else set()))
         if isinstance(claim, str):
             return claim
@@ -154,7 +154,7 @@ class WebhookEvents:
         last_error: str | None = None,
     ) -> None:
         values: dict[str, object] = {"state": state, "claimed_at": None}
-        if state in (PROCESSED, IGNORED):
+        if state in (PROCESSED, IGNORED, UNMATCHED):
             values.update(outcome=(outcome or "")[:255], processed_at=self.clock())
         if last_error is not None:
             values["last_error"] = last_error[:255]
@@ -256,8 +256,10 @@ class WebhookEvents:
     def _order(self, event: _Claim, order: OrderStatusResult, *, succeeded: bool) -> Handled:
         with self.sessions() as session:
             ours = session.scalar(select(Order.id).where(Order.order_id == order.order_id))
-        if ours is not None:  # a debit order: the order_id and amount check is in there
-            result = self.debits().settle_from_status(order.order_id, order, source="webhook")
+        if ours is not None:  # a debit order: the order_id, amount and date checks are in there
+            result = self.debits().settle_from_status(
+                order.order_id, order, source="webhook", at=event.event_at
+            )
             return Handled(PROCESSED, f"order {order.order_id}: {result}")
         if order.txn_object_type == DEBIT_ORDER:
             return Handled(IGNORED, f"order {order.order_id} is not one of our debit orders")
@@ -291,37 +293,17 @@ class WebhookEvents:
             return Handled(PROCESSED, f"{juspays} {notification.status}: nothing to do")
         mandate_id = notification.mandate_id
         if mandate_id is None:
-            return Handled(IGNORED, f"{juspays} failed but names no mandate")
-        if not self._announces_a_pending_order(mandate_id, notification.txn_date):
-            return Handled(IGNORED, f"{juspays} failed for no pending order's date")
-        result = self.notifications().juspay_notification_failed(
-            mandate_id, amount=notification.amount, at=event.event_at
+            return Handled(UNMATCHED, f"{juspays} failed but names no mandate: for review")
+        matched = self.notifications().juspay_notification_failed(
+            mandate_id, amount=notification.amount, txn_date=notification.txn_date
         )
-        return Handled(PROCESSED, f"{juspays} failed: {result}")
-
-    def _announces_a_pending_order(self, mandate_id: str, txn_date: datetime | None) -> bool:
-        """Is Juspay's failed PDN about a pending juspay-flow order? *(interpretation)*
-
-        Juspay's PDN names the mandate, not the order. A late or repeated failure of an earlier
-        order's PDN must not end the retry that replaced it (both orders could then charge), so
-        its `source_info.txn_date` must fall on a pending order's execution day, the day we
-        asked Juspay to debit. Without a txn_date the event is believed.
-        """
-        if txn_date is None:
-            return True
-        day = self.calendar.local_date(txn_date)
-        with self.sessions() as session:
-            dates = session.scalars(
-                select(Order.execution_date)
-                .join(Debit, (Debit.id == Order.debit_id) & (Debit.tries == Order.try_number))
-                .join(Mandate, Mandate.id == Debit.mandate_pk)
-                .where(
-                    Mandate.mandate_id == mandate_id,
-                    Debit.state == "PENDING",
-                    Debit.flow == Flow.JUSPAY,
-                )
-            ).all()
-        return any(d is not None and self.calendar.local_date(d) == day for d in dates)
+        if matched is None:
+            return Handled(
+                UNMATCHED,
+                f"{juspays} failed, matching no order of mandate {mandate_id} on that day "
+                "for that amount: for review",
+            )
+        return Handled(PROCESSED, f"{juspays} failed: {matched}")
 
     def _payout(self, event: _Claim) -> Handled:
         if event.event_name.upper() not in PAYOUT_CATEGORIES:
