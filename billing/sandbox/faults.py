@@ -15,6 +15,8 @@ kinds (and their parameters):
                  `error_code`, `error_message`; a notification ends FAILURE, a fulfillment FAILURE
   silent_retry   the order first fails with Juspay retrying (additional_info.mandate_retry_info),
                  then after `polls` polls ends `then` (default CHARGED)
+  queued         (attempt) ACK at once, but Juspay takes the attempt up only `seconds` later
+                 (sandbox clock): until then the fulfillment shows its old FAILURE
 endpoints: txns, order_status, mandates, notification_status, customer_mandates, payout_status,
 attempt, and pdn (the notification Juspay sends itself for an order executed in advance).
 """
@@ -36,6 +38,7 @@ KINDS = frozenset(
         "pending",
         "fail",
         "silent_retry",
+        "queued",
     }
 )
 ENDPOINTS = frozenset(
@@ -126,6 +129,7 @@ class FaultPlan:
     pending_polls: int | None = None
     fail: Fault | None = None
     silent_retry: Fault | None = None
+    queued: float | None = None
 
 
 class FaultBook:
@@ -178,3 +182,5 @@ def _apply(plan: FaultPlan, fault: Fault) -> None:
         plan.fail = fault
     elif fault.kind == "silent_retry":
         plan.silent_retry = fault
+    elif fault.kind == "queued":
+        plan.queued = fault.seconds

@@ -17,10 +17,11 @@ from billing.services.webhook_events.content import (
     NOTIFICATION_EVENTS,
     ORDER_EVENTS,
     PAYOUT,
-    PAYOUT_CATEGORIES,
+    PAYOUT_LABELS,
     EventContent,
     UnusableEventError,
     read_content,
+    read_payout_content,
 )
 from billing.services.webhook_events.inbox import (
     CLAIM_LEASE,
@@ -52,7 +53,7 @@ __all__ = [
     "NOTIFICATION_EVENTS",
     "ORDER_EVENTS",
     "PAYOUT",
-    "PAYOUT_CATEGORIES",
+    "PAYOUT_LABELS",
     "POISONED",
     "PROCESSED",
     "RECEIVED",
@@ -67,6 +68,7 @@ __all__ = [
     "payout_handler",
     "process_pending",
     "read_content",
+    "read_payout_content",
     "store_event",
     "sweep_unprocessed",
 ]

@@ -28,7 +28,7 @@ from billing.services.mandates.registry import RowError, apply_status, import_ma
 from billing.services.webhook_events.content import (
     MANDATE_EVENTS,
     PAYOUT,
-    PAYOUT_CATEGORIES,
+    PAYOUT_LABELS,
     UnusableEventError,
     content_of,
     decode_body,
@@ -324,7 +324,7 @@ class WebhookEvents:
         return any(d is not None and self.calendar.local_date(d) == day for d in dates)
 
     def _payout(self, event: _Claim) -> Handled:
-        if event.event_name.upper() not in PAYOUT_CATEGORIES:
+        if event.event_name.upper() not in PAYOUT_LABELS:
             return Handled(IGNORED, f"payout {event.event_name} is not an event billing acts on")
         apply = payout_handler()
         if apply is None:
