@@ -298,7 +298,7 @@ def test_when_every_attempt_fails_the_attempts_stop_at_billing_payout_max_attemp
         if not upcoming:
             break
         moment = max(upcoming[0], moment + timedelta(seconds=1))
-    stopped = shown(env, tmp_path, "pm1")
+    (stopped,) = stored(env, "pm1")["fulfillments"]
     assert (stopped["status"], stopped["attempt_state"], stopped["attempts_made"]) == (
         "FAILURE",
         "STOPPED",

@@ -127,6 +127,9 @@ class PayoutAttempts:
             )
             if not claimed:
                 return "claimed elsewhere"
+            # Read again under the claim's row lock: the baseline below must be what is known
+            # now, not what was read before a webhook committed.
+            session.refresh(fulfillment)
             number = store.next_attempt_number(session, fulfillment.id)
             try:
                 card, sender = open_card(
