@@ -79,8 +79,11 @@ def track(
         echo_json(service.describe(container(ctx).sessions, order_id)[0])
         return
     click.echo(f"payout order {report.order_id}: {report.status}")
-    for fulfillment_id, method, status, attempt_state in report.fulfillments:
-        click.echo(f"  {fulfillment_id}  {method or '-'}  {status}  attempts: {attempt_state}")
+    for fulfillment_id, kind, rail, status, attempt_state in report.fulfillments:
+        click.echo(
+            f"  {fulfillment_id}  {kind or '-'} on {rail or '-'}  {status}  "
+            f"attempts: {attempt_state}"
+        )
     if registration.card is not None:
         attached = ", ".join(report.card_attached_to) or "none (no PLAIN_CARD fulfillment)"
         click.echo(f"card attached to: {attached}")
@@ -135,7 +138,8 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         [
             "order_id",
             "fulfillment_id",
-            "method",
+            "beneficiary_type",
+            "rail",
             "status",
             "failure_code",
             "card",
@@ -162,8 +166,8 @@ def show(ctx: click.Context, order_id: str, as_json: bool) -> None:
         click.echo(f"{key:>14}: {'-' if value is None else value}")
     for f in order["fulfillments"]:
         click.echo(
-            f"\nfulfillment {f['fulfillment_id']} ({f['method'] or '-'}, {f['amount']}): "
-            f"{f['status']} {f['failure_code'] or ''}".rstrip()
+            f"\nfulfillment {f['fulfillment_id']} ({f['beneficiary_type'] or '-'} on "
+            f"{f['rail'] or '-'}, {f['amount']}): {f['status']} {f['failure_code'] or ''}".rstrip()
         )
         click.echo(
             f"  card {f['card'] or '-'}, attempts {f['attempts_made']}/{f['max_attempts']}, "
@@ -174,6 +178,11 @@ def show(ctx: click.Context, order_id: str, as_json: bool) -> None:
                 f["attempts"],
                 ["number", "state", "counted", "error_code", "outcome", "at", "error_message"],
             )
+        if f["transactions"]:
+            echo_table(
+                f["transactions"],
+                ["ref", "status", "rail", "response_code", "created_at", "response_message"],
+            )
 
 
 @payouts.command()
@@ -181,7 +190,8 @@ def show(ctx: click.Context, order_id: str, as_json: bool) -> None:
 @click.pass_context
 def resume(ctx: click.Context, order_id: str | None) -> None:
     """Lift a 401 halt (after fixing the credentials); with ORDER_ID, also re-arm that order's
-    stopped fulfillments that may still be attempted."""
+    stopped fulfillments that may still be attempted, and those in review (an attempt whose
+    outcome never came: only after Juspay confirmed it did not pay)."""
     c = container(ctx)
     count = service.resume(c.sessions, now=c.clock(), order_id=order_id)
     click.echo(f"{count} fulfillments due for an attempt")

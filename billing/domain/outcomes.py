@@ -216,6 +216,17 @@ PAYOUT_HARD_CODES = frozenset(
         "STOLEN_CARD",
         "INVALID_VPA",
         "INVALID_IFSC",
+        # ISO 8583 answers a card rail gives about the card itself (Juspay's payout sample
+        # `payout-api/order-status/response.json` shows JUSPAY_VISADIRECT answering "57")
+        "04",  # pick up card
+        "07",  # pick up card, special condition
+        "14",  # invalid card number
+        "15",  # no such issuer
+        "41",  # lost card
+        "43",  # stolen card
+        "54",  # expired card
+        "57",  # transaction not permitted to cardholder
+        "62",  # restricted card
     }
 )
 # Any payout failure code containing one of these is about the card or beneficiary itself.

@@ -6,13 +6,7 @@ line) and its content type: EC calls are `application/x-www-form-urlencoded` wit
 payout calls JSON (see `wire`). Nothing here retries: a resend is the caller's decision, taken
 from the error's class (`Unavailable` may be resent; `OutcomeUnknown` is reconciled first).
 
-Payout order shape *(interpretation)*: the seeds do not show it. We read Juspay's camelCase
-payout style: `{orderId, status (READY_FOR_FULFILLMENT | FULFILLMENTS_SCHEDULED |
-FULFILLMENTS_SUCCESSFUL | FULFILLMENTS_FAILURE | ...), amount, customerId, fulfillments: [{id,
-status (CREATED | PENDING | SUCCESS | FAILURE | ...), amount, preferredMethodList, method or
-fulfillmentMethod (e.g. PLAIN_CARD), beneficiaryDetails{type}, additionalInfo{isRetriable},
-responseCode, responseMessage, transactions[{..., responseCode, responseMessage}]}]}`; the
-failure code is the fulfillment's `responseCode`, else its latest transaction's.
+Payout shapes and their readings are in `payouts` (Juspay's sample payloads, `juspay-api.md` §6).
 """
 
 from __future__ import annotations
@@ -29,18 +23,17 @@ import httpx
 from billing.domain.money import format_amount, parse_amount
 from billing.gateway.cards import CardNumber, CardToken, card_info
 from billing.gateway.errors import failure
+from billing.gateway.payouts import PayoutOrderResult, parse_payout_order
 from billing.gateway.results import (
     ExecutionResult,
     MandateInfo,
     NotificationResult,
     OrderStatusResult,
-    PayoutOrderResult,
     parse_execution,
     parse_mandate,
     parse_mandate_list,
     parse_notification,
     parse_order,
-    parse_payout_order,
 )
 from billing.gateway.wire import Wire, json_any, json_object, parsed
 

@@ -1,13 +1,19 @@
-"""Encryption of Attempt API payloads (JWE, compact), the only jwcrypto import in the gateway.
+"""Encryption of Attempt API payloads, the only jwcrypto import in the gateway.
 
-Plain:  JWE( plaintext JSON )               header {"alg", "typ": "JWT", "enc", "kid"}
-Signed: JWE( JWS_RS256( plaintext JSON ) )  the compact JWS (header {"alg": "RS256", "kid":
-        <merchant key id>}) is the JWE's plaintext, and the JWE header adds "cty": "JWT" to say
-        the content is itself a JWT (RFC 7519 §5.2 nesting: sign, then encrypt).
+Juspay's payout encryption guide (`juspay-api.md` §6.5): stringify the JSON, encrypt it as a
+JWE with Juspay's public key, then optionally sign *the result* with the merchant's private key
+(JWS RS256): signing comes after encryption.
 
-The header follows the Attempt API sample (`{"alg":"RSA-OAEP","typ":"JWT","enc":"A256CBC-HS512"}`)
-plus `kid`, so Juspay knows which of its keys we used. Keys load from PEM; a missing or wrong
-key is `KeyLoadError`, whose message names the file and the reason, never the key's content.
+    plain   payload = JWE(plaintext JSON)      header {"alg", "typ": "JWT", "enc", "kid"}
+    signed  payload = JWS_RS256(compact JWE)   header {"alg": "RS256", "kid": <sid>}
+
+The guide does not say where the JWS goes *(interpretation)*: we send the compact JWS (whose
+payload is the compact JWE, base64url-encoded as RFC 7515 wants) in the body's `payload`, with
+`kid` / `sid` beside it as always, so Juspay verifies it with the key registered under `sid` and
+then decrypts the JWE inside with its key `kid`. The JWE header follows the Attempt API sample
+(`{"alg":"RSA-OAEP","typ":"JWT","enc":"A256CBC-HS512"}`) plus `kid`. Keys load from PEM; a
+missing or wrong key is `KeyLoadError`, whose message names the file and the reason, never the
+key's content.
 """
 
 from __future__ import annotations
@@ -114,27 +120,31 @@ class AttemptEncrypter:
         return self._signer is not None
 
     def encrypt(self, plaintext: Mapping[str, object]) -> str:
-        """The compact JWE of the JSON plaintext (signed first when a signing key is set)."""
+        """The compact JWE of the JSON plaintext, for Juspay's key `kid`."""
         content = json.dumps(plaintext, separators=(",", ":"), ensure_ascii=False).encode()
-        header: dict[str, str] = {"alg": self.alg, "typ": "JWT", "enc": self.enc}
-        header["kid"] = self.key_id
-        if self._signer is not None:
-            signed = jws.JWS(content)
-            signed.add_signature(
-                self._signer,
-                alg="RS256",
-                protected=json.dumps({"alg": "RS256", "kid": self.merchant_key_id}),
-            )
-            content = str(signed.serialize(compact=True)).encode()
-            header["cty"] = "JWT"
+        header = {"alg": self.alg, "typ": "JWT", "enc": self.enc, "kid": self.key_id}
         token = jwe.JWE(content, protected=json.dumps(header))
         token.add_recipient(self._public)
         return str(token.serialize(compact=True))
 
+    def payload(self, plaintext: Mapping[str, object]) -> str:
+        """What goes in the body's `payload`: the JWE, signed after encryption when a signing
+        key is set (the compact JWS over the compact JWE)."""
+        encrypted = self.encrypt(plaintext)
+        if self._signer is None:
+            return encrypted
+        signed = jws.JWS(encrypted.encode())
+        signed.add_signature(
+            self._signer,
+            alg="RS256",
+            protected=json.dumps({"alg": "RS256", "kid": self.merchant_key_id}),
+        )
+        return str(signed.serialize(compact=True))
+
     def body(self, plaintext: Mapping[str, object]) -> dict[str, str]:
         """The Attempt API request body: `{payload, kid, sid, format: "compact"}`."""
         return {
-            "payload": self.encrypt(plaintext),
+            "payload": self.payload(plaintext),
             "kid": self.key_id,
             "sid": self.merchant_key_id,
             "format": "compact",

@@ -87,27 +87,6 @@ class NotificationResult:
     txn_date: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class FulfillmentResult:
-    id: str
-    status: str
-    amount: Decimal | None
-    method: str | None
-    beneficiary_type: str | None
-    failure_code: str | None
-    failure_message: str | None
-    is_retriable: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class PayoutOrderResult:
-    order_id: str
-    status: str
-    amount: Decimal | None
-    customer_id: str | None
-    fulfillments: tuple[FulfillmentResult, ...]
-
-
 def parse_execution(payload: Mapping[str, object]) -> ExecutionResult:
     return ExecutionResult(
         order_id=loose.required_text(payload.get("order_id"), "order_id"),
@@ -230,53 +209,6 @@ def parse_notification(payload: Mapping[str, object]) -> NotificationResult:
         mandate_id=loose.text(mandate_id, "mandate.mandate_id"),
         amount=loose.amount(source.get("amount"), "source_info.amount"),
         txn_date=loose.instant(source.get("txn_date"), "source_info.txn_date"),
-    )
-
-
-def parse_fulfillment(payload: Mapping[str, object], *, prefix: str) -> FulfillmentResult:
-    beneficiary = loose.mapping(payload.get("beneficiaryDetails"), f"{prefix}.beneficiaryDetails")
-    info = loose.mapping(payload.get("additionalInfo"), f"{prefix}.additionalInfo") or {}
-    methods = payload.get("preferredMethodList")
-    transactions = payload.get("transactions")
-    last: Mapping[str, object] = {}
-    if isinstance(transactions, list) and transactions and isinstance(transactions[-1], Mapping):
-        last = transactions[-1]  # the latest attempt says why the fulfillment failed
-    method = payload.get("method") or payload.get("fulfillmentMethod")
-    if method is None and isinstance(methods, list) and methods:
-        method = methods[0]
-    return FulfillmentResult(
-        id=loose.required_text(payload.get("id"), f"{prefix}.id"),
-        status=loose.required_text(payload.get("status"), f"{prefix}.status"),
-        amount=loose.amount(payload.get("amount"), f"{prefix}.amount"),
-        method=loose.text(method, f"{prefix}.method"),
-        beneficiary_type=loose.text((beneficiary or {}).get("type"), f"{prefix}.beneficiary"),
-        failure_code=loose.text(
-            payload.get("responseCode") or last.get("responseCode"), f"{prefix}.responseCode"
-        ),
-        failure_message=loose.text(
-            payload.get("responseMessage") or last.get("responseMessage"),
-            f"{prefix}.responseMessage",
-        ),
-        is_retriable=loose.boolean(info.get("isRetriable"), f"{prefix}.additionalInfo.isRetriable"),
-    )
-
-
-def parse_payout_order(payload: Mapping[str, object]) -> PayoutOrderResult:
-    """A payout order as `GET /payout/merchant/v1/orders/{id}?expand=fulfillment` returns it."""
-    raw = payload.get("fulfillments") or []
-    if not isinstance(raw, list):
-        raise InvalidField("fulfillments", "expected a list")
-    fulfillments = []
-    for index, item in enumerate(raw):
-        item_map = loose.mapping(item, f"fulfillments[{index}]")
-        if item_map is not None:
-            fulfillments.append(parse_fulfillment(item_map, prefix=f"fulfillments[{index}]"))
-    return PayoutOrderResult(
-        order_id=loose.required_text(payload.get("orderId"), "orderId"),
-        status=loose.required_text(payload.get("status"), "status"),
-        amount=loose.amount(payload.get("amount"), "amount"),
-        customer_id=loose.text(payload.get("customerId"), "customerId"),
-        fulfillments=tuple(fulfillments),
     )
 
 

@@ -6,8 +6,9 @@ client makes, written from Juspay's documents and sharing no code with `billing.
     ec.py         POST /txns, GET /orders/{id}
     mandates.py   POST /mandates/{id} commands, GET /notifications/{ref}, customer mandates
     payouts.py    payout order status and the encrypted Attempt API
-    lifecycle.py  how things settle (polls, the sandbox clock, Juspay's own PDN)
-    faults.py     injected faults      webhooks.py  emission      crypto.py  JWE keys
+    payout_seed.py  payout orders from the body of Juspay's order create
+    lifecycle.py  how things settle (polls, the sandbox clock, Juspay's own PDN, attempts)
+    faults.py     injected faults      webhooks.py  emission      crypto.py  JWE / JWS keys
     control.py    the /sandbox/ control API      app.py  routes, auth, faults, request log
     server.py     SandboxServer (in-process, for tests) and serve() (standalone)
 """

@@ -24,10 +24,12 @@ Routes (JSON in and out unless said):
   GET  /sandbox/notifications[/{ref}]       POST /sandbox/notifications/{ref}/settle {"status"}
   GET  /sandbox/ledger                      {"entries": [{order_id, mandate_id, customer_id,
                                             amount, currency, at}], "count", "total"}
-  GET  /sandbox/payout-ledger               {"entries": [{order_id, fulfillment_id, amount, at}]}
-  POST /sandbox/payouts                     {orderId, customerId, fulfillments: [{id, amount,
-                                            status, method, beneficiaryType, isRetriable,
-                                            responseCode, responseMessage}]} -> 201
+  GET  /sandbox/payout-ledger               {"entries": [{order_id, fulfillment_id,
+                                            transaction_ref, amount, at}]}: one per payout paid
+  POST /sandbox/payouts                     the body of Juspay's payout order create, each
+                                            fulfillment with an optional `sandbox` {status,
+                                            responseCode, responseDescription, id}: see
+                                            payout_seed -> 201, the order status answer
   GET  /sandbox/payouts/{orderId}
   GET  /sandbox/attempts                    recorded attempts WITH the decrypted plaintext
   POST|GET|DELETE /sandbox/faults           see faults.py for the fault spec

@@ -21,6 +21,8 @@ kinds (and their parameters):
                  CHARGED; a failure ends with every allowed retry done)
   misreport      the execution answer names another order: `answer_order_id` (default the
                  order id with an X appended); the order itself is created as asked
+  queued         (attempt) ACK at once, but Juspay takes the attempt up only `seconds` later
+                 (sandbox clock): until then the fulfillment shows its old FAILURE
 endpoints: txns, order_status, mandates, notification_status, customer_mandates, payout_status,
 attempt, and pdn (the notification Juspay sends itself for an order executed in advance).
 """
@@ -43,6 +45,7 @@ KINDS = frozenset(
         "fail",
         "silent_retry",
         "misreport",
+        "queued",
     }
 )
 ENDPOINTS = frozenset(
@@ -139,6 +142,7 @@ class FaultPlan:
     fail: Fault | None = None
     silent_retry: Fault | None = None
     misreport: Fault | None = None
+    queued: float | None = None
 
 
 class FaultBook:
@@ -195,3 +199,5 @@ def _apply(plan: FaultPlan, fault: Fault) -> None:
         plan.silent_retry = fault
     elif fault.kind == "misreport":
         plan.misreport = fault
+    elif fault.kind == "queued":
+        plan.queued = fault.seconds

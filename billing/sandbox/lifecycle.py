@@ -1,4 +1,5 @@
-"""How sandbox objects move on their own: orders settle, notifications complete, mandates pause.
+"""How sandbox objects move on their own: orders settle, notifications complete, mandates pause,
+payout attempts are taken up and their transactions settle.
 
 Things move on a poll of their status (after N polls) or when the sandbox clock passes their
 time; `tick()` runs before every call and every second in the background. Call with the state
@@ -7,6 +8,7 @@ lock held (every function here mutates records and emits webhooks).
 
 from __future__ import annotations
 
+import uuid
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -19,6 +21,8 @@ from billing.sandbox.models import (
     Notification,
     Order,
     PayoutOrder,
+    PayoutTxn,
+    QueuedAttempt,
 )
 
 
@@ -58,11 +62,15 @@ class World(Protocol):
     mandates_dirty: bool
 
     def record_charge(self, order: Order) -> None: ...
-    def record_payout(self, payout: PayoutOrder, fulfillment: Fulfillment) -> None: ...
+    def record_payout(
+        self, payout: PayoutOrder, fulfillment: Fulfillment, txn: PayoutTxn
+    ) -> None: ...
     def emit_order(self, order: Order) -> None: ...
     def emit_mandate(self, mandate: Mandate, event_name: str) -> None: ...
     def emit_notification(self, notification: Notification) -> None: ...
-    def emit_fulfillment(self, payout: PayoutOrder, fulfillment: Fulfillment) -> None: ...
+    def emit_payout(
+        self, payout: PayoutOrder, fulfillment: Fulfillment, txn: PayoutTxn | None
+    ) -> None: ...
 
 
 PDN_WAIT = timedelta(hours=24)  # Juspay debits no earlier than 24 h after the PDN's success
@@ -88,7 +96,7 @@ def tick(state: World) -> None:
                 del state.open_orders[order_id]
         for key, (payout, fulfillment) in list(state.open_fulfillments.items()):
             advance_fulfillment(state, payout, fulfillment, polled=False)
-            if fulfillment.status != "PENDING":
+            if not is_open(fulfillment):
                 del state.open_fulfillments[key]
 
 
@@ -262,22 +270,66 @@ def advance_notification(state: World, notification: Notification, *, polled: bo
 def advance_fulfillment(
     state: World, payout: PayoutOrder, fulfillment: Fulfillment, *, polled: bool
 ) -> None:
-    if fulfillment.status != "PENDING" or fulfillment.settle_polls is None:
+    """Take up the queued attempts that are due, then settle the transactions that are."""
+    now = state.clock.now()
+    for queued in [q for q in fulfillment.queued if q.due <= now]:
+        fulfillment.queued.remove(queued)
+        _take_up(state, payout, fulfillment, queued)
+    pending = [t for t in fulfillment.transactions if t.status == "INITIATED"]
+    if not pending:
         return
     if polled:
         fulfillment.polls += 1
-    latest = fulfillment.transactions[-1] if fulfillment.transactions else None
-    started = fulfillment.started_at or state.clock.now()
-    age = (state.clock.now() - started).total_seconds()
-    if fulfillment.polls < fulfillment.settle_polls and age < state.config.fulfillment_seconds:
-        return
-    fulfillment.status = fulfillment.outcome
-    fulfillment.response_code = fulfillment.outcome_code
-    fulfillment.response_message = fulfillment.outcome_message
-    if latest is not None:
-        latest["status"] = fulfillment.outcome
-        latest["responseCode"] = fulfillment.outcome_code or "00"
-        latest["responseMessage"] = fulfillment.outcome_message or "Success"
-    if fulfillment.status == "SUCCESS":
-        state.record_payout(payout, fulfillment)
-    state.emit_fulfillment(payout, fulfillment)
+    for txn in pending:
+        age = (now - txn.created_at).total_seconds()
+        by_polls = txn.settle_polls is not None and fulfillment.polls >= txn.settle_polls
+        if by_polls or age >= state.config.fulfillment_seconds:
+            _settle(state, payout, fulfillment, txn)
+
+
+def is_open(fulfillment: Fulfillment) -> bool:
+    """Something may still move on its own: a queued attempt or a transaction in progress."""
+    return bool(fulfillment.queued) or any(
+        t.status == "INITIATED" for t in fulfillment.transactions
+    )
+
+
+def _take_up(
+    state: World, payout: PayoutOrder, fulfillment: Fulfillment, queued: QueuedAttempt
+) -> None:
+    now = state.clock.now()
+    txn = PayoutTxn(
+        ref=uuid.uuid4().hex[:30],
+        id=f"{fulfillment.id}-t{len(fulfillment.transactions) + 1}",
+        status="INITIATED",
+        method=fulfillment.rail,
+        amount=fulfillment.amount,
+        created_at=now,
+        updated_at=now,
+        attempted=True,
+        outcome=queued.outcome,
+        outcome_code=queued.outcome_code,
+        outcome_description=queued.outcome_description,
+        settle_polls=queued.settle_polls,
+    )
+    fulfillment.transactions.append(txn)
+    fulfillment.status = "PENDING"
+    fulfillment.status_updated_at = fulfillment.updated_at = payout.updated_at = now
+    fulfillment.polls = 0
+    state.emit_payout(payout, fulfillment, txn)
+
+
+def _settle(state: World, payout: PayoutOrder, fulfillment: Fulfillment, txn: PayoutTxn) -> None:
+    now = state.clock.now()
+    txn.status = txn.outcome
+    txn.response_code = txn.outcome_code
+    txn.response_message = "COMPLETED" if txn.outcome == "SUCCESS" else "FAILURE"
+    txn.response_description = txn.outcome_description
+    txn.updated_at = now
+    if fulfillment.status != "SUCCESS":  # a paid fulfillment stays paid
+        fulfillment.status = txn.outcome
+        fulfillment.status_updated_at = now
+    fulfillment.updated_at = payout.updated_at = now
+    if txn.outcome == "SUCCESS":
+        state.record_payout(payout, fulfillment, txn)
+    state.emit_payout(payout, fulfillment, txn)

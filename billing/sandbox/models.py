@@ -182,31 +182,75 @@ class Notification:
 
 
 @dataclass
+class PayoutTxn:
+    """One try of a fulfillment at its rail (`transactions[]`, juspay-api.md §6.2)."""
+
+    ref: str  # transactionRef (also gatewayRefId)
+    id: str  # `<fulfillment id>-t<n>`, as FULFILLMENT_TXN webhooks show it
+    status: str  # INITIATED | SUCCESS | FAILURE
+    method: str  # fulfillmentMethod: the rail
+    amount: Decimal
+    created_at: datetime
+    updated_at: datetime
+    attempted: bool = False  # made by the Attempt API
+    response_code: str | None = None
+    response_message: str | None = None
+    response_description: str | None = None
+    outcome: str = "SUCCESS"  # what it will end as (sandbox internals, like the fields below)
+    outcome_code: str | None = None
+    outcome_description: str | None = None
+    settle_polls: int | None = None
+
+
+@dataclass
+class QueuedAttempt:
+    """An attempt Juspay ACKed but has not taken up yet (fault `queued`): until `due`, the
+    fulfillment shows what it showed before it."""
+
+    due: datetime
+    outcome: str
+    outcome_code: str | None
+    outcome_description: str | None
+    settle_polls: int | None
+
+
+@dataclass
 class Fulfillment:
     id: str
     order_id: str
     amount: Decimal
-    status: str = "FAILURE"
-    method: str = "PLAIN_CARD"
-    beneficiary_type: str = "CARD"
-    is_retriable: bool | None = True
-    response_code: str | None = None
-    response_message: str | None = None
-    polls: int = 0
-    settle_polls: int | None = None
-    outcome: str = "SUCCESS"
-    outcome_code: str | None = None
-    outcome_message: str | None = None
-    started_at: datetime | None = None  # when the latest attempt began
-    transactions: list[dict[str, Any]] = field(default_factory=list)
+    beneficiary_type: str  # beneficiaryDetails.type: PLAIN_CARD, CARD, ACCOUNT_IFSC, UPI_ID ...
+    beneficiary_details: dict[str, Any]  # as Juspay shows them: a card only as last4ofCard
+    preferred_methods: list[str]
+    additional_info: dict[str, Any]
+    created_at: datetime
+    status: str = "CREATED"
+    status_updated_at: datetime | None = None
+    updated_at: datetime | None = None
+    udfs: dict[str, str] = field(default_factory=dict)
+    transactions: list[PayoutTxn] = field(default_factory=list)
+    queued: list[QueuedAttempt] = field(default_factory=list)
+    polls: int = 0  # status reads since its latest transaction started
+
+    @property
+    def rail(self) -> str:
+        return self.preferred_methods[0] if self.preferred_methods else "DUMMY_IMPS"
+
+    @property
+    def is_retriable(self) -> bool | None:
+        value = self.additional_info.get("isRetriable")
+        return value if isinstance(value, bool) else None
 
 
 @dataclass
 class PayoutOrder:
     order_id: str
+    juspay_id: str  # Juspay's own id of the order (`info.id` in ORDER webhooks)
     customer_id: str
     created_at: datetime
+    updated_at: datetime
     fulfillments: list[Fulfillment] = field(default_factory=list)
+    udfs: dict[str, str] = field(default_factory=dict)
 
     @property
     def amount(self) -> Decimal:
@@ -222,10 +266,12 @@ class PayoutOrder:
             return "FULFILLMENTS_SUCCESSFUL"
         if "MANUAL_REVIEW" in states:
             return "FULFILLMENTS_MANUAL_REVIEW"
-        if states & {"PENDING", "CREATED"}:
+        if states & {"PENDING", "INITIATED", "CREATED"}:
             return "FULFILLMENTS_SCHEDULED"
         if states <= {"CANCELLED"}:
             return "FULFILLMENTS_CANCELLED"
+        if "SUCCESS" in states:
+            return "FULFILLED_PARTIALLY"
         return "FULFILLMENTS_FAILURE"
 
 

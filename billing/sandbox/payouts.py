@@ -1,24 +1,40 @@
-"""Payout order status and the encrypted Attempt API.
+"""Payout order status and the encrypted Attempt API, as Juspay documents them (juspay-api.md
+§6.2-6.5, Juspay's samples under `payout-api/` and `webhooks/`).
 
 Attempt: body `{payload, kid, sid, format: "compact"}`; kid must be the sandbox's key id and sid
-the merchant's; the JWE is decrypted with the sandbox's private key (and its nested RS256
-signature verified when a merchant public key is registered); the plaintext must name a
-fulfillment of this order that is FAILURE and retriable, with `cardInfo` holding cardNumber +
-cardExpiry{month, year} or cardToken. Any miss is 400 `E01`. Accepted: the attempt is recorded,
-the fulfillment goes PENDING, and the answer is the text `ACK`; the fulfillment then settles
-SUCCESS (payout ledger) or FAILURE (by fault) on the N-th status poll or after a delay.
+the merchant's; the payload is opened as Juspay's encryption guide has it built (a JWE, signed
+after encryption when the merchant signs: see crypto). The plaintext must name a fulfillment of
+this order that is FAILURE and not `isRetriable: false`, with `cardInfo` holding cardNumber +
+cardExpiry{month, year} or cardToken. A miss is 400 `E01` (`E03` for a signature). Accepted,
+the answer is the text `ACK` and Juspay takes the attempt up: a new transaction (INITIATED,
+`attempted: true`) on the fulfillment's rail, the fulfillment PENDING, webhooks for the
+transaction, the fulfillment and the order. The transaction settles SUCCESS (a payout in the
+ledger) or FAILURE (by fault) on the N-th status read or after a delay.
+
+Fault `queued` (endpoint attempt, `seconds`): Juspay ACKs the attempt but takes it up only
+`seconds` later (sandbox clock); until then the order shows what it showed before, the old
+FAILURE included. Every accepted attempt is processed: two accepted attempts can pay twice, and
+the payout ledger shows it.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from billing.sandbox import lifecycle
 from billing.sandbox.crypto import AttemptRefused
 from billing.sandbox.faults import FaultPlan
-from billing.sandbox.models import Answer, Attempt, Refusal, new_id, payout_error
-from billing.sandbox.shapes import iso, payout_shape
+from billing.sandbox.models import (
+    Answer,
+    Attempt,
+    QueuedAttempt,
+    Refusal,
+    new_id,
+    payout_error,
+)
+from billing.sandbox.shapes import payout_shape
 from billing.sandbox.state import SandboxState
 
 _PAN = re.compile(r"^\d{12,19}$")
@@ -38,7 +54,7 @@ def _check_routing(state: SandboxState, routing_id: str | None, customer_id: str
 def payout_status(state: SandboxState, order_id: str, routing_id: str | None) -> Answer:
     payout = state.payouts.get(order_id)
     if payout is None:
-        return payout_error("E404", f"Order {order_id} not found", "Order not found", status=404)
+        return payout_error("E09", f"Order {order_id} not found", "Order not found", status=404)
     _check_routing(state, routing_id, payout.customer_id)
     for fulfillment in payout.fulfillments:
         lifecycle.advance_fulfillment(state, payout, fulfillment, polled=True)
@@ -66,7 +82,7 @@ def attempt(
     try:
         opened = state.keys.open(body["payload"])
     except AttemptRefused as exc:
-        raise _e01(str(exc)) from None
+        raise Refusal(payout_error(exc.code, str(exc), "Invalid request")) from None
     if opened.header.get("kid") not in (None, state.config.key_id):
         raise _e01("kid in the JWE header does not match")
     fulfillment_id = opened.plaintext.get("fulfillmentId")
@@ -94,26 +110,20 @@ def attempt(
             plaintext=opened.plaintext,
         )
     )
-    fulfillment.status = "PENDING"
+    queued = QueuedAttempt(
+        due=now + timedelta(seconds=plan.queued or 0),
+        outcome="FAILURE" if plan.fail is not None else "SUCCESS",
+        outcome_code=(plan.fail.error_code or "91") if plan.fail is not None else "00",
+        outcome_description=(
+            (plan.fail.error_message or "Issuer or switch inoperative")
+            if plan.fail is not None
+            else "Approved"
+        ),
+        settle_polls=plan.pending_polls or state.config.fulfillment_polls,
+    )
+    fulfillment.queued.append(queued)
     state.open_fulfillments[fulfillment.id] = (payout, fulfillment)
-    fulfillment.polls = 0
-    fulfillment.started_at = now
-    fulfillment.settle_polls = plan.pending_polls or state.config.fulfillment_polls
-    fulfillment.outcome, fulfillment.outcome_code, fulfillment.outcome_message = (
-        ("FAILURE", plan.fail.error_code or "FAILED", plan.fail.error_message or "Declined")
-        if plan.fail is not None
-        else ("SUCCESS", None, None)
-    )
-    fulfillment.transactions.append(
-        {
-            "id": new_id("txn_"),
-            "status": "PENDING",
-            "fulfillmentMethod": fulfillment.method,
-            "amount": float(fulfillment.amount),
-            "createdAt": iso(now),
-        }
-    )
-    state.emit_fulfillment(payout, fulfillment)
+    lifecycle.advance_fulfillment(state, payout, fulfillment, polled=False)
     return Answer(200, "ACK", text=True)
 
 

@@ -15,6 +15,7 @@ from billing.sandbox.models import (
     Notification,
     Order,
     PayoutOrder,
+    PayoutTxn,
 )
 
 
@@ -145,36 +146,102 @@ def notification_shape(notification: Notification) -> dict[str, Any]:
     }
 
 
-def fulfillment_shape(fulfillment: Fulfillment) -> dict[str, Any]:
+def transaction_shape(txn: PayoutTxn) -> dict[str, Any]:
+    """One entry of `transactions[]` (Juspay's sample `payout-api/order-status/response.json`)."""
+    shape: dict[str, Any] = {
+        "transactionRef": txn.ref,
+        "gatewayRefId": txn.ref,
+        "status": txn.status,
+        "fulfillmentMethod": txn.method,
+        "amount": number(txn.amount),
+        "createdAt": iso(txn.created_at),
+        "updatedAt": iso(txn.updated_at),
+        "timeStamp": iso(txn.updated_at),
+        "txnResponse": {
+            "status": "PENDING" if txn.status == "INITIATED" else txn.status,
+            "requestId": txn.ref,
+            "amount": number(txn.amount),
+        },
+    }
+    for key, value in (
+        ("responseCode", txn.response_code),
+        ("responseMessage", txn.response_message),
+        ("responseDescription", txn.response_description),
+    ):
+        if value is not None:
+            shape[key] = value
+    return shape
+
+
+def fulfillment_shape(
+    fulfillment: Fulfillment, customer_id: str, *, transactions: bool = True
+) -> dict[str, Any]:
+    """A fulfillment as the order status lists it (and, without transactions, as the
+    FULFILLMENT_ORDER webhook's `info` carries it: Juspay's sample `webhooks/pending.json`)."""
+    updated = fulfillment.updated_at or fulfillment.created_at
     shape: dict[str, Any] = {
         "id": fulfillment.id,
         "status": fulfillment.status,
+        "statusUpdatedAt": iso(fulfillment.status_updated_at or updated),
+        "updatedAt": iso(updated),
+        "createdAt": iso(fulfillment.created_at),
+        "updatedBy": "DEFAULT",
+        "type": "ORDER",
         "amount": number(fulfillment.amount),
-        "preferredMethodList": [fulfillment.method],
-        "fulfillmentMethod": fulfillment.method,
-        "beneficiaryDetails": {"type": fulfillment.beneficiary_type},
-        "additionalInfo": {},
-        "transactions": [dict(t) for t in fulfillment.transactions],
+        "merchantCustomerId": customer_id,
+        "preferredMethodList": list(fulfillment.preferred_methods),
+        "fulfillmentMethodList": (
+            [] if fulfillment.status == "CREATED" else list(fulfillment.preferred_methods)
+        ),
+        "beneficiaryDetails": {
+            "type": fulfillment.beneficiary_type,
+            "details": dict(fulfillment.beneficiary_details),
+        },
+        "additionalInfo": dict(fulfillment.additional_info),
+        **fulfillment.udfs,
     }
-    if fulfillment.is_retriable is not None:
-        shape["additionalInfo"]["isRetriable"] = fulfillment.is_retriable
-    if fulfillment.response_code is not None:
-        shape["responseCode"] = fulfillment.response_code
-    if fulfillment.response_message is not None:
-        shape["responseMessage"] = fulfillment.response_message
+    if transactions:
+        shape["transactions"] = [transaction_shape(t) for t in fulfillment.transactions]
     return shape
 
 
 def payout_shape(payout: PayoutOrder) -> dict[str, Any]:
+    """The order status answer (Juspay's sample `payout-api/order-status/response.json`)."""
     return {
         "orderId": payout.order_id,
         "status": payout.status,
+        "type": "FULFILL_ONLY",
         "amount": number(payout.amount),
         "customerId": payout.customer_id,
-        "type": "FULFILL_ONLY",
         "createdAt": iso(payout.created_at),
-        "fulfillments": [fulfillment_shape(f) for f in payout.fulfillments],
+        "updatedAt": iso(payout.updated_at),
+        **payout.udfs,
+        "payments": [],
+        "refunds": [],
+        "fulfillments": [fulfillment_shape(f, payout.customer_id) for f in payout.fulfillments],
     }
+
+
+def payout_order_info(payout: PayoutOrder) -> dict[str, Any]:
+    """`info` of an ORDER webhook (Juspay's sample `webhooks/order-success.json`)."""
+    return {
+        "id": payout.juspay_id,
+        "merchantOrderId": payout.order_id,
+        "merchantCustomerId": payout.customer_id,
+        "orderType": "FULFILL_ONLY",
+        "status": payout.status,
+        "amount": number(payout.amount),
+        "createdAt": iso(payout.created_at),
+        "updatedAt": iso(payout.updated_at),
+    }
+
+
+def payout_txn_info(fulfillment: Fulfillment, txn: PayoutTxn) -> dict[str, Any]:
+    """`info` of a FULFILLMENT_TXN webhook (Juspay's sample `webhooks/attempted.json`)."""
+    info = transaction_shape(txn)
+    info.pop("timeStamp")
+    info.update(id=txn.id, attempted=txn.attempted, FulfillmentId=fulfillment.id)
+    return info
 
 
 def ec_event(event_name: str, now: datetime, content: dict[str, Any]) -> dict[str, Any]:
@@ -186,13 +253,7 @@ def ec_event(event_name: str, now: datetime, content: dict[str, Any]) -> dict[st
     }
 
 
-def payout_event(
-    category: str, label: str, value: dict[str, Any], merchant_id: str, now: datetime
-) -> dict[str, Any]:
-    return {
-        "id": f"evt_{uuid.uuid4().hex[:30]}",
-        "category": category,
-        "label": label,
-        "value": value,
-        "info": {"merchantId": merchant_id, "createdAt": iso(now)},
-    }
+def payout_event(label: str, value: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Juspay's payout webhook envelope (juspay-api.md §6.3; its samples under `webhooks/`)."""
+    return {"id": uuid.uuid4().hex[:30], "category": "INFO", "label": label, "value": value,
+            "info": info}  # fmt: skip

@@ -11,7 +11,6 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from billing.sandbox import lifecycle
@@ -27,7 +26,9 @@ from billing.sandbox.models import (
     Notification,
     Order,
     PayoutOrder,
+    PayoutTxn,
 )
+from billing.sandbox.payout_seed import build_payout, seed_amount
 from billing.sandbox.shapes import (
     ec_event,
     fulfillment_shape,
@@ -36,7 +37,8 @@ from billing.sandbox.shapes import (
     notification_shape,
     order_shape,
     payout_event,
-    payout_shape,
+    payout_order_info,
+    payout_txn_info,
 )
 from billing.sandbox.webhooks import WebhookConfig, WebhookDispatcher
 
@@ -54,16 +56,6 @@ class SandboxConfig:
     fulfillment_polls: int = 2
     fulfillment_seconds: float = 60.0
     strict_routing: bool = True  # refuse an x-routing-id that is not the object's customer
-
-
-def _amount(value: object, name: str) -> Decimal:
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise ValueError(f"{name}: not an amount") from None
-    if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
-        raise ValueError(f"{name}: expected > 0 with at most 2 decimals")
-    return amount.quantize(Decimal("0.01"))
 
 
 def _epoch(value: object, name: str) -> int | None:
@@ -142,7 +134,7 @@ class SandboxState:
                 raise ValueError(f"{name}: required")
         mandate = Mandate(mandate_id=str(data["mandate_id"]), customer_id=str(data["customer_id"]))
         if "max_amount" in data:
-            mandate.max_amount = _amount(data["max_amount"], "max_amount")
+            mandate.max_amount = seed_amount(data["max_amount"], "max_amount")
         for name, allowed in (
             ("status", MANDATE_STATUSES),
             ("payment_method_type", METHOD_TYPES),
@@ -168,30 +160,8 @@ class SandboxState:
         return mandate
 
     def seed_payout(self, spec: Mapping[str, Any]) -> PayoutOrder:
-        """A payout order with its fulfillments (camelCase, as Juspay's payout APIs)."""
-        order_id = spec.get("orderId")
-        customer_id = spec.get("customerId")
-        if not order_id or not customer_id:
-            raise ValueError("orderId and customerId: required")
-        payout = PayoutOrder(str(order_id), str(customer_id), self.clock.now())
-        raw = spec.get("fulfillments") or []
-        if not isinstance(raw, list) or not raw:
-            raise ValueError("fulfillments: a non-empty list is required")
-        for index, item in enumerate(raw, start=1):
-            if not isinstance(item, Mapping):
-                raise ValueError(f"fulfillments[{index - 1}]: expected an object")  # noqa: TRY004
-            fulfillment = Fulfillment(
-                id=str(item.get("id") or f"{order_id}-f{index}"),
-                order_id=payout.order_id,
-                amount=_amount(item.get("amount", "100"), f"fulfillments[{index - 1}].amount"),
-                status=str(item.get("status", "FAILURE")),
-                method=str(item.get("method", "PLAIN_CARD")),
-                beneficiary_type=str(item.get("beneficiaryType", "CARD")),
-                is_retriable=item.get("isRetriable", True),
-                response_code=item.get("responseCode"),
-                response_message=item.get("responseMessage"),
-            )
-            payout.fulfillments.append(fulfillment)
+        """A payout order from the body of Juspay's order create (see payout_seed)."""
+        payout = build_payout(spec, now=self.clock.now())
         with self.lock:
             self.payouts[payout.order_id] = payout
         return payout
@@ -210,12 +180,14 @@ class SandboxState:
             }
         )
 
-    def record_payout(self, payout: PayoutOrder, fulfillment: Fulfillment) -> None:
+    def record_payout(self, payout: PayoutOrder, fulfillment: Fulfillment, txn: PayoutTxn) -> None:
+        """Money paid out: one entry per successful transaction (two would be a double pay)."""
         self.payout_ledger.append(
             {
                 "order_id": payout.order_id,
                 "fulfillment_id": fulfillment.id,
-                "amount": str(fulfillment.amount),
+                "transaction_ref": txn.ref,
+                "amount": str(txn.amount),
                 "at": iso(self.clock.now()),
             }
         )
@@ -242,15 +214,19 @@ class SandboxState:
         content = {"notification": notification_shape(notification)}
         self.webhooks.emit(ec_event(name, self.clock.now(), content))
 
-    def emit_fulfillment(self, payout: PayoutOrder, fulfillment: Fulfillment) -> None:
-        now, merchant = self.clock.now(), self.config.merchant_id
-        value = fulfillment_shape(fulfillment)
-        value.update(orderId=payout.order_id, customerId=payout.customer_id)
-        label = f"FULFILLMENT_{fulfillment.status}"
-        event = payout_event("FULFILLMENT_ORDER", label, value, merchant, now)
+    def emit_payout(
+        self, payout: PayoutOrder, fulfillment: Fulfillment, txn: PayoutTxn | None
+    ) -> None:
+        """Juspay's payout webhooks for a move: the transaction's, the fulfillment's, the
+        order's (labels FULFILLMENT_TXN, FULFILLMENT_ORDER, ORDER; `value` the new status)."""
+        if txn is not None:
+            info = payout_txn_info(fulfillment, txn)
+            self.webhooks.emit(payout_event("FULFILLMENT_TXN", txn.status, info), payout=True)
+        info = fulfillment_shape(fulfillment, payout.customer_id, transactions=False)
+        event = payout_event("FULFILLMENT_ORDER", fulfillment.status, info)
         self.webhooks.emit(event, payout=True)
-        order_event = payout_event("ORDER", payout.status, payout_shape(payout), merchant, now)
-        self.webhooks.emit(order_event, payout=True)
+        order_info = payout_order_info(payout)
+        self.webhooks.emit(payout_event("ORDER", payout.status, order_info), payout=True)
 
     # -- views for the control API and tests -----------------------------------------------
 

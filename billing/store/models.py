@@ -6,7 +6,8 @@ Idempotency lives in unique constraints, not in code paths that could race:
 - one order per `order_id`, one per (debit, try)       SPEC §5
 - one notification per `reference` (object_reference_id)
 - one stored webhook per event id and kind            SPEC §7
-- one payout order per `order_id`, one fulfillment per id, one attempt per (fulfillment, n)  §8
+- one payout order per `order_id`, one fulfillment per id, one attempt per (fulfillment, n),
+  one transaction per (fulfillment, transactionRef)   SPEC §8
 
 States are stored as the domain's enum strings (Juspay's own where Juspay has them) in plain
 VARCHAR columns: adding a state must not need an ALTER TYPE on a billing table at 2 a.m.
@@ -267,16 +268,18 @@ class Fulfillment(Base):
     fulfillment_id: Mapped[str] = mapped_column(String(64), unique=True)
     payout_order_pk: Mapped[int] = mapped_column(ForeignKey("payout_orders.id"), index=True)
     amount: Mapped[Decimal | None] = mapped_column(Money)
-    method: Mapped[str | None] = mapped_column(String(32))
+    # beneficiaryDetails.type (PLAIN_CARD decides the Attempt API) and the rail it is paid on
+    # (the latest transaction's fulfillmentMethod, else the method lists': DUMMY_VISADIRECT).
     beneficiary_type: Mapped[str | None] = mapped_column(String(32))
+    rail: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(24))
+    # The held status's time by Juspay's clock (statusUpdatedAt): orders the evidence.
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure_code: Mapped[str | None] = mapped_column(String(64))
     failure_message: Mapped[str | None] = mapped_column(String(255))
     is_retriable: Mapped[bool | None] = mapped_column(Boolean)
-    # Transactions the fulfillment had per the latest webhook: only ever appended, so a count
-    # orders events of the same second (domain.payout.is_stale).
-    txn_count: Mapped[int | None] = mapped_column(Integer)
+    # additionalInfo.attemptThreshold (minutes): how long an attempt's outcome is waited for.
+    attempt_threshold: Mapped[int | None] = mapped_column(Integer)
     # The encrypted card (a compact JWE under BILLING_CARD_DATA_KEY), and what may be shown.
     card_ciphertext: Mapped[str | None] = mapped_column(Text)
     card_kind: Mapped[str | None] = mapped_column(String(8))  # NUMBER or TOKEN
@@ -284,7 +287,8 @@ class Fulfillment(Base):
     sender_ciphertext: Mapped[str | None] = mapped_column(Text)
     # The rail wants cardSecurityCode: asked of the CVV provider at attempt time, never stored.
     needs_cvv: Mapped[bool] = mapped_column(Boolean, default=False)
-    # One of IDLE, DUE, IN_FLIGHT, WAITING (ACK, settling), DONE, STOPPED, HALTED (401).
+    # One of IDLE, DUE, IN_FLIGHT, WAITING (an attempt's outcome awaited), DONE, STOPPED,
+    # HALTED (401), REVIEW (for a person: no outcome within attemptThreshold, or Juspay's).
     attempt_state: Mapped[str] = mapped_column(String(10))
     attempts_made: Mapped[int] = mapped_column(Integer, default=0)
     # BILLING_PAYOUT_MAX_ATTEMPTS when the order was (last) tracked.
@@ -296,6 +300,29 @@ class Fulfillment(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index(None, "attempt_state", "next_attempt_at"),)
+
+
+class FulfillmentTransaction(Base):
+    """A transaction of a fulfillment at its rail, as Juspay lists it (`transactions[]`, a
+    FULFILLMENT_TXN webhook); rows in the order we learnt of them, so an attempt's outcome is
+    read from the rows added after it (`PayoutAttempt.baseline_txn_pk`)."""
+
+    __tablename__ = "fulfillment_transactions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    fulfillment_pk: Mapped[int] = mapped_column(ForeignKey("fulfillments.id"))
+    ref: Mapped[str] = mapped_column(String(64))  # transactionRef
+    status: Mapped[str] = mapped_column(String(24))
+    rail: Mapped[str | None] = mapped_column(String(64))
+    response_code: Mapped[str | None] = mapped_column(String(64))
+    response_message: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    # Juspay's createdAt / updatedAt (its clock), and when we learnt of it (ours).
+    juspay_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    juspay_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    learnt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("fulfillment_pk", "ref"),)
 
 
 class PayoutAttempt(Base):
@@ -312,8 +339,12 @@ class PayoutAttempt(Base):
     counted: Mapped[bool] = mapped_column(Boolean, default=True)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(String(255))
-    # What followed: SUCCESS / FAILURE / NOT_LANDED.
+    # What followed: SUCCESS / FAILURE, or NOT_LANDED when an operator says so (resume).
     outcome: Mapped[str | None] = mapped_column(String(24))
+    # What was known when it was sent: the newest transaction row (none: 0) and the status time;
+    # only evidence past these says what became of this attempt (domain.payout).
+    baseline_txn_pk: Mapped[int] = mapped_column(Id, default=0)
+    baseline_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
-from billing.store.models import Fulfillment, PayoutAttempt, PayoutOrder
+from billing.store.models import Fulfillment, FulfillmentTransaction, PayoutAttempt, PayoutOrder
 
 OPEN_ANSWERS = ("SENDING", "ACK", "UNKNOWN")
 
@@ -92,6 +92,27 @@ def open_attempt(session: Session, fulfillment_pk: int) -> PayoutAttempt | None:
         .order_by(PayoutAttempt.number.desc())
         .limit(1)
     ).first()
+
+
+def transactions_of(session: Session, fulfillment_pk: int) -> list[FulfillmentTransaction]:
+    """A fulfillment's transactions in the order we learnt of them."""
+    return list(
+        session.scalars(
+            select(FulfillmentTransaction)
+            .where(FulfillmentTransaction.fulfillment_pk == fulfillment_pk)
+            .order_by(FulfillmentTransaction.id)
+        )
+    )
+
+
+def newest_transaction_pk(session: Session, fulfillment_pk: int) -> int:
+    """The row id of the transaction learnt last (0: none yet): an attempt's baseline."""
+    highest = session.scalar(
+        select(func.max(FulfillmentTransaction.id)).where(
+            FulfillmentTransaction.fulfillment_pk == fulfillment_pk
+        )
+    )
+    return int(highest or 0)
 
 
 def next_attempt_number(session: Session, fulfillment_pk: int) -> int:
@@ -210,15 +231,30 @@ def _order_view(session: Session, order: PayoutOrder) -> dict[str, Any]:
             }
             for a in attempts_of(session, f.id)
         ]
+        transactions = [
+            {
+                "ref": t.ref,
+                "status": t.status,
+                "rail": t.rail,
+                "response_code": t.response_code,
+                "response_message": t.response_message,
+                "created_at": t.juspay_created_at,
+                "learnt_at": t.learnt_at,
+            }
+            for t in transactions_of(session, f.id)
+        ]
         fulfillments.append(
             {
                 "fulfillment_id": f.fulfillment_id,
-                "method": f.method,
+                "beneficiary_type": f.beneficiary_type,
+                "rail": f.rail,
                 "amount": f.amount,
                 "status": f.status,
+                "status_at": f.status_at,
                 "failure_code": f.failure_code,
                 "failure_message": f.failure_message,
                 "is_retriable": f.is_retriable,
+                "attempt_threshold": f.attempt_threshold,
                 "card": card,
                 "sender_details": f.sender_ciphertext is not None,
                 "needs_cvv": f.needs_cvv,
@@ -228,6 +264,7 @@ def _order_view(session: Session, order: PayoutOrder) -> dict[str, Any]:
                 "next_attempt_at": f.next_attempt_at,
                 "stop_reason": f.stop_reason,
                 "attempts": attempts,
+                "transactions": transactions,
             }
         )
     return {

@@ -205,7 +205,7 @@ def _accept(kind: str, raw: bytes) -> _Accepted:
         name, event_id, at = ec.event_name, ec.id, ec.date_created
     else:
         payout = parse_payout(redacted)
-        name, event_id, at = payout.category, payout.id, payout.created_at
+        name, event_id, at = payout.label, payout.id, payout.at
     # Escaped (ensure_ascii): a lone surrogate in a string stays "\\ud800", storable anywhere.
     body = json.dumps(redacted) if changed else raw.decode("utf-8")
     if changed:

@@ -2,12 +2,14 @@
 
     400  the body is not UTF-8 JSON, not an object, or nested absurdly deep
     422  a required field is missing or malformed; `field` names it from the envelope down
-         (`id`, `event_name`, `date_created`, `content`, `content.order.amount`, ...)
+         (`id`, `event_name`, `date_created`, `content`, `content.order.amount`, ...; payouts:
+         `label`, `value` (a status string), `info`, `info.FulfillmentId`, ...)
 
 Types are read loosely, as Juspay sends them (`status_id` 21 or "21", booleans as "true"): the
 content of the events billing acts on goes through the gateway's own parsers
-(`services.webhook_events.read_content`), the same function processing uses later. An event
-name billing does not act on needs only a well-formed envelope: it is stored and acknowledged.
+(`services.webhook_events.read_content` / `read_payout_content`), the same functions processing
+uses later. An event name or payout label billing does not act on needs only a well-formed
+envelope: it is stored and acknowledged.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing.domain.errors import InvalidField
-from billing.gateway import loose
-from billing.services.webhook_events import EventContent, read_content
+from billing.gateway import PayoutEventContent, loose
+from billing.services.webhook_events import EventContent, read_content, read_payout_content
 
 ID_MAX = 128  # WebhookEvent.event_id
 NAME_MAX = 64  # WebhookEvent.event_name
@@ -59,13 +61,18 @@ class EcEvent:
 
 @dataclass(frozen=True, slots=True)
 class PayoutEvent:
-    """`POST /webhooks/juspay/payouts`: `{id, category, label, value, info}`."""
+    """`POST /webhooks/juspay/payouts`: `{id, category, label, value, info}` (juspay-api.md
+    §6.3): `value` is the new status, `info` the order, fulfillment or transaction."""
 
     id: str
-    category: str
-    label: str | None
-    value: Mapping[str, object]
-    created_at: datetime | None  # info.createdAt, when sent
+    category: str  # "INFO" in every sample
+    label: str  # ORDER | FULFILLMENT_ORDER | FULFILLMENT_TXN | VALIDATION_V2 | ...
+    value: str
+    content: PayoutEventContent  # `info` typed for the labels billing acts on
+
+    @property
+    def at(self) -> datetime | None:
+        return self.content.at
 
 
 def decode(body: bytes) -> dict[str, object]:
@@ -118,20 +125,21 @@ def parse_ec(payload: Mapping[str, object]) -> EcEvent:
 
 
 def parse_payout(payload: Mapping[str, object]) -> PayoutEvent:
-    """A payout event envelope (the sandbox's shape: Juspay's is not in our documents)."""
+    """A payout event envelope with its `info` typed; `Refusal(422)` names the bad field."""
     try:
-        info = loose.mapping(payload.get("info"), "info") or {}
+        label = _token(payload, "label", NAME_MAX)
+        value = _token(payload, "value", NAME_MAX)
         event = PayoutEvent(
             id=_token(payload, "id", ID_MAX),
             category=_token(payload, "category", NAME_MAX),
-            label=loose.text(payload.get("label"), "label"),
-            value=_object(payload, "value"),
-            created_at=_instant(info.get("createdAt"), "info.createdAt"),
+            label=label,
+            value=value,
+            content=read_payout_content(label, value, _object(payload, "info")),
         )
     except InvalidField as exc:
         raise Refusal.invalid(exc) from None
     except RecursionError:
-        raise Refusal(422, "value: nests too deeply", "value") from None
+        raise Refusal(422, "info: nests too deeply", "info") from None
     return event
 
 

@@ -143,14 +143,14 @@ def upgrade() -> None:
             "payout_order_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("amount", sa.Numeric(12, 2), nullable=True),
-        sa.Column("method", sa.String(length=32), nullable=True),
         sa.Column("beneficiary_type", sa.String(length=32), nullable=True),
+        sa.Column("rail", sa.String(length=64), nullable=True),
         sa.Column("status", sa.String(length=24), nullable=False),
         sa.Column("status_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("failure_code", sa.String(length=64), nullable=True),
         sa.Column("failure_message", sa.String(length=255), nullable=True),
         sa.Column("is_retriable", sa.Boolean(), nullable=True),
-        sa.Column("txn_count", sa.Integer(), nullable=True),
+        sa.Column("attempt_threshold", sa.Integer(), nullable=True),
         sa.Column("card_ciphertext", sa.Text(), nullable=True),
         sa.Column("card_kind", sa.String(length=8), nullable=True),
         sa.Column("card_last4", sa.String(length=4), nullable=True),
@@ -219,6 +219,31 @@ def upgrade() -> None:
     with op.batch_alter_table("debit_history", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_debit_history_debit_id"), ["debit_id"], unique=False)
 
+    op.create_table(
+        "fulfillment_transactions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "fulfillment_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("ref", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("rail", sa.String(length=64), nullable=True),
+        sa.Column("response_code", sa.String(length=64), nullable=True),
+        sa.Column("response_message", sa.String(length=255), nullable=True),
+        sa.Column("amount", sa.Numeric(12, 2), nullable=True),
+        sa.Column("juspay_created_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("juspay_updated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("learnt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["fulfillment_pk"],
+            ["fulfillments.id"],
+            name=op.f("fk_fulfillment_transactions_fulfillment_pk_fulfillments"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_fulfillment_transactions")),
+        sa.UniqueConstraint(
+            "fulfillment_pk", "ref", name=op.f("uq_fulfillment_transactions_fulfillment_pk_ref")
+        ),
+    )
     op.create_table(
         "notifications",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -305,6 +330,10 @@ def upgrade() -> None:
         sa.Column("error_code", sa.String(length=64), nullable=True),
         sa.Column("error_message", sa.String(length=255), nullable=True),
         sa.Column("outcome", sa.String(length=24), nullable=True),
+        sa.Column(
+            "baseline_txn_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("baseline_status_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
@@ -342,6 +371,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_notifications_debit_id"))
 
     op.drop_table("notifications")
+    op.drop_table("fulfillment_transactions")
     with op.batch_alter_table("debit_history", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_debit_history_debit_id"))
 

@@ -31,6 +31,8 @@ from tests.integration.sandbox_fixtures import (
     MERCHANT_KEY_ID,
     WEBHOOK_PASSWORD,
     WEBHOOK_USERNAME,
+    card_fulfillment,
+    payout_order,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -65,23 +67,11 @@ def payout_cluster(cluster: Cluster, juspay_public_key_file: Path) -> Cluster:
 
 
 def seed_failed_card_payout(cluster: Cluster, order_id: str) -> str:
-    """A payout order whose one PLAIN_CARD fulfillment failed, retriably; its fulfillment id."""
+    """A payout order (Juspay's create body) whose one PLAIN_CARD fulfillment failed with a
+    soft code at its rail; its fulfillment id."""
     fulfillment_id = f"{order_id}-f1"
     cluster.sandbox.state.seed_payout(
-        {
-            "orderId": order_id,
-            "customerId": CUSTOMER,
-            "fulfillments": [
-                {
-                    "id": fulfillment_id,
-                    "amount": "250.50",
-                    "status": "FAILURE",
-                    "method": "PLAIN_CARD",
-                    "responseCode": "ISSUER_DOWN",
-                    "responseMessage": "Issuer unavailable",
-                }
-            ],
-        }
+        payout_order(order_id, CUSTOMER, card_fulfillment("250.50", fid=fulfillment_id))
     )
     return fulfillment_id
 

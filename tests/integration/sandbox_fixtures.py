@@ -7,7 +7,9 @@
     make_juspay_client     factory: a JuspayClient on the sandbox, short timeouts, closed after
     juspay_client          make_juspay_client() with the defaults
     webhook_receiver       a tiny HTTP server the sandbox posts its webhooks to
-and `wait_until(predicate)`, the deadline-poll every test uses instead of sleeping.
+and `wait_until(predicate)`, the deadline-poll every test uses instead of sleeping, and
+`payout_order` / `card_fulfillment`: a payout order as Juspay's order create takes it (after
+Juspay's sample `payout-api/order-create-encryp/plain-card.json`), to seed the sandbox with.
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ __all__ = [
     "WEBHOOK_USERNAME",
     "WebhookReceiver",
     "attempt_encrypter",
+    "card_fulfillment",
     "juspay_client",
     "juspay_public_key_file",
     "make_juspay_client",
+    "payout_order",
     "sandbox",
     "sandbox_server",
     "wait_until",
@@ -153,7 +157,57 @@ class WebhookReceiver:
             return [r["body"] for r in self.received if r["path"].endswith(path_suffix)]
 
     def names(self) -> list[str]:
-        return [e.get("event_name") or e.get("category") for e in self.events()]
+        return [e.get("event_name") or e.get("label") for e in self.events()]
+
+
+def card_fulfillment(
+    amount: str = "250.50",
+    *,
+    status: str = "FAILURE",
+    code: str | None = "91",
+    description: str | None = None,
+    retriable: bool | None = None,
+    threshold: int | None = 1440,
+    kind: str = "PLAIN_CARD",
+    rail: str = "DUMMY_VISADIRECT",
+    fid: str | None = None,
+) -> dict[str, Any]:
+    """One fulfillment of Juspay's order create body (the PLAIN_CARD sample's shape), and where
+    the sandbox starts it (`sandbox`: status, the first transaction's code, a fixed id)."""
+    info: dict[str, Any] = {"remark": "Payout Transaction"}
+    if threshold is not None:
+        info["attemptThreshold"] = threshold
+    if retriable is not None:
+        info["isRetriable"] = retriable
+    start: dict[str, Any] = {"status": status}
+    if code is not None and status == "FAILURE":
+        start["responseCode"] = code
+    if description is not None:
+        start["responseDescription"] = description
+    if fid is not None:
+        start["id"] = fid
+    details = {"name": "A Kumar", "cardType": "CREDIT", "brand": "VISA", "bankCode": "508534"}
+    return {
+        "preferredMethodList": [rail],
+        "amount": amount,
+        "beneficiaryDetails": {"details": details, "type": kind},
+        "additionalInfo": info,
+        "sandbox": start,
+    }
+
+
+def payout_order(order_id: str, customer_id: str, *fulfillments: dict[str, Any]) -> dict[str, Any]:
+    """Juspay's order create body for the sandbox; one failed PLAIN_CARD fulfillment
+    (`<order>-f1`) unless given."""
+    items = list(fulfillments) or [card_fulfillment(fid=f"{order_id}-f1")]
+    return {
+        "orderId": order_id,
+        "customerId": customer_id,
+        "customerPhone": "9999999999",
+        "customerEmail": "test@example.com",
+        "type": "FULFILL_ONLY",
+        "fulfillments": items,
+    }
 
 
 def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:

@@ -25,6 +25,8 @@ from tests.integration.sandbox_fixtures import (
     WEBHOOK_PASSWORD,
     WEBHOOK_USERNAME,
     WebhookReceiver,
+    card_fulfillment,
+    payout_order,
     wait_until,
 )
 
@@ -61,11 +63,9 @@ def test_no_log_record_carries_a_key_a_card_a_cvv_or_the_webhook_password(
     state = sandbox.state
     state.seed_mandate(mandate_id="card1", customer_id=CUSTOMER, payment_method_type="CARD")
     state.seed_payout(
-        {
-            "orderId": "po1",
-            "customerId": CUSTOMER,
-            "fulfillments": [{"id": "f1", "amount": "10"}, {"id": "f2", "amount": "10"}],
-        }
+        payout_order(
+            "po1", CUSTOMER, card_fulfillment("10", fid="f1"), card_fulfillment("10", fid="f2")
+        )
     )
     client = make_juspay_client()
     card = CardNumber(PAN, "12", "2030", name="Log Test", security_code=CVV)

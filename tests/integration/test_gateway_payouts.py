@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
-from jwcrypto import jwe, jwk
+from jwcrypto import jwe, jwk, jws
 
 from billing.gateway import (
     AttemptEncrypter,
@@ -22,7 +23,14 @@ from billing.gateway import (
 )
 from billing.sandbox.faults import Fault
 from billing.sandbox.server import SandboxServer
-from tests.integration.sandbox_fixtures import API_KEY, KEY_ID, MERCHANT_ID, MERCHANT_KEY_ID
+from tests.integration.sandbox_fixtures import (
+    API_KEY,
+    KEY_ID,
+    MERCHANT_ID,
+    MERCHANT_KEY_ID,
+    card_fulfillment,
+    payout_order,
+)
 
 CUSTOMER = "cst_3344"
 CARD = CardNumber("5513651111111111", "02", "2028", name="A Kumar", security_code="123")
@@ -31,20 +39,12 @@ CARD = CardNumber("5513651111111111", "02", "2028", name="A Kumar", security_cod
 @pytest.fixture
 def payout(sandbox: SandboxServer) -> SandboxServer:
     sandbox.state.seed_payout(
-        {
-            "orderId": "po1",
-            "customerId": CUSTOMER,
-            "fulfillments": [
-                {
-                    "id": "po1-f1",
-                    "amount": "250.50",
-                    "status": "FAILURE",
-                    "responseCode": "ISSUER_DOWN",
-                    "responseMessage": "Issuer unavailable",
-                },
-                {"id": "po1-f2", "amount": "100", "status": "FAILURE", "isRetriable": False},
-            ],
-        }
+        payout_order(
+            "po1",
+            CUSTOMER,
+            card_fulfillment("250.50", fid="po1-f1"),
+            card_fulfillment("100", retriable=False, fid="po1-f2"),
+        )
     )
     return sandbox
 
@@ -72,12 +72,15 @@ def test_payout_status_reads_the_fulfillments(
     assert result.amount == Decimal("350.50")
     first, second = result.fulfillments
     assert (first.id, first.status, first.amount) == ("po1-f1", "FAILURE", Decimal("250.50"))
-    assert (first.method, first.beneficiary_type, first.is_retriable) == (
+    assert (first.beneficiary_type, first.rail, first.is_retriable, first.attempt_threshold) == (
         "PLAIN_CARD",
-        "CARD",
-        True,
+        "DUMMY_VISADIRECT",
+        None,
+        1440,
     )
-    assert (first.failure_code, first.failure_message) == ("ISSUER_DOWN", "Issuer unavailable")
+    assert (first.failure_code, first.failure_message) == ("91", "Issuer or switch inoperative")
+    assert first.transactions is not None
+    assert [t.status for t in first.transactions] == ["FAILURE"]
     assert second.is_retriable is False
     request = list(payout.state.requests)[-1]
     assert request["query"] == "expand=fulfillment%2Cpayment"
@@ -114,10 +117,12 @@ def test_an_attempt_is_acked_decrypted_recorded_and_settles_after_n_polls(
     statuses = []
     for _ in range(2):
         result = juspay_client.payout_order_status("po1", customer_id=CUSTOMER)
-        statuses.append((result.status, result.fulfillments[0].status))
+        first = result.fulfillments[0]
+        assert first.transactions is not None
+        statuses.append((result.status, first.status, [t.status for t in first.transactions]))
     assert statuses == [
-        ("FULFILLMENTS_SCHEDULED", "PENDING"),
-        ("FULFILLMENTS_FAILURE", "SUCCESS"),  # po1-f2 is still FAILURE
+        ("FULFILLMENTS_SCHEDULED", "PENDING", ["FAILURE", "INITIATED"]),  # the attempt's own
+        ("FULFILLED_PARTIALLY", "SUCCESS", ["FAILURE", "SUCCESS"]),  # po1-f2 is still FAILURE
     ]
     assert [(e["fulfillment_id"], e["amount"]) for e in payout.state.payout_ledger] == [
         ("po1-f1", "250.50")
@@ -246,34 +251,89 @@ def test_a_payload_for_another_key_is_refused(
         attempt(make_juspay_client(attempt_encrypter=encrypter))
 
 
-def test_a_signed_payload_is_verified_with_the_merchant_key(
+def _signed_then_encrypted(
+    plaintext: dict[str, object], merchant: jwk.JWK, sandbox: SandboxServer
+) -> str:
+    """The old order, the EC APIs' (juspay-api.md §7): a JWS inside the JWE."""
+    inner = jws.JWS(json.dumps(plaintext).encode())
+    inner.add_signature(
+        merchant, alg="RS256", protected=json.dumps({"alg": "RS256", "kid": MERCHANT_KEY_ID})
+    )
+    public = jwk.JWK.from_pem(httpx.get(f"{sandbox.url}/sandbox/keys/juspay-public.pem").content)
+    header = {"alg": "RSA-OAEP", "enc": "A256CBC-HS512", "typ": "JWT", "cty": "JWT", "kid": KEY_ID}
+    token = jwe.JWE(inner.serialize(compact=True).encode(), protected=json.dumps(header))
+    token.add_recipient(public)
+    return str(token.serialize(compact=True))
+
+
+def test_with_jws_sign_the_sandbox_accepts_the_signature_over_the_jwe_and_refuses_the_old_order(
     payout: SandboxServer,
     make_juspay_client: Callable[..., JuspayClient],
     juspay_public_key_file: Path,
     tmp_path: Path,
 ) -> None:
+    """Juspay's payout encryption guide: encrypt, then sign the result (juspay-api.md §6.5)."""
     merchant = jwk.JWK.generate(kty="RSA", size=2048)
     private = tmp_path / "merchant.pem"
     private.write_bytes(merchant.export_to_pem(private_key=True, password=None))
-    registered = httpx.post(
-        f"{payout.url}/sandbox/keys/merchant-public.pem", content=merchant.export_to_pem()
-    )
-    assert registered.json() == {"merchant_public_key": True}
-
-    unsigned = make_juspay_client()
-    with pytest.raises(Rejected, match="must be signed"):
-        attempt(unsigned)
     signing = AttemptEncrypter.from_files(
         public_key_file=juspay_public_key_file,
         key_id=KEY_ID,
         merchant_key_id=MERCHANT_KEY_ID,
         private_key_file=private,
     )
+    with pytest.raises(Rejected, match="no merchant key registered") as caught:
+        attempt(make_juspay_client(attempt_encrypter=signing))  # Juspay has no key for sid
+    assert caught.value.code == "E03"
+    registered = httpx.post(
+        f"{payout.url}/sandbox/keys/merchant-public.pem", content=merchant.export_to_pem()
+    )
+    assert registered.json() == {"merchant_public_key": True}
+
+    with pytest.raises(Rejected, match="must be signed") as caught:
+        attempt(make_juspay_client())  # a bare JWE, now that a key is registered
+    assert caught.value.code == "E03"
+    plaintext = {"fulfillmentId": "po1-f1", "cardInfo": {"cardToken": "tok"}}
+    body = {
+        "payload": _signed_then_encrypted(plaintext, merchant, payout),
+        "kid": KEY_ID,
+        "sid": MERCHANT_KEY_ID,
+        "format": "compact",
+    }
+    refused = _post_attempt(payout, body)
+    assert (refused.status_code, refused.json()["errorCode"]) == (400, "E03")
+    assert "signed before encryption" in refused.json()["errorMessage"]
+    forged = signing.body(plaintext)
+    header, claims, signature = forged["payload"].split(".")
+    forged["payload"] = ".".join([header, claims, signature[::-1]])
+    assert _post_attempt(payout, forged).json()["errorCode"] == "E03"
+    assert payout.state.attempts == []
+
     attempt(make_juspay_client(attempt_encrypter=signing))
     (recorded,) = payout.state.attempt_views()
     assert recorded["signed"] is True
-    assert recorded["header"]["cty"] == "JWT"
+    assert recorded["payload"].count(".") == 2  # the compact JWS travels in `payload`
+    assert "cty" not in recorded["header"]
     assert recorded["plaintext"]["fulfillmentId"] == "po1-f1"
+
+
+def test_a_queued_attempt_leaves_the_old_failure_showing_until_juspay_takes_it_up(
+    payout: SandboxServer, juspay_client: JuspayClient
+) -> None:
+    """The sandbox can be slow the way Juspay may be: ACK now, the attempt's transaction later."""
+    payout.state.faults.add(Fault(kind="queued", endpoint="attempt", seconds=600))
+    payout.state.clock.set(datetime(2027, 3, 1, 6, 0, tzinfo=UTC))
+    before = juspay_client.payout_order_status("po1", customer_id=CUSTOMER).fulfillments[0]
+    attempt(juspay_client)
+    for _ in range(3):
+        payout.state.clock.advance(timedelta(minutes=3))
+        still = juspay_client.payout_order_status("po1", customer_id=CUSTOMER).fulfillments[0]
+        assert still == before  # the same FAILURE, the same statusUpdatedAt, one transaction
+    payout.state.clock.advance(timedelta(minutes=2))
+    taken = juspay_client.payout_order_status("po1", customer_id=CUSTOMER).fulfillments[0]
+    assert taken.status == "PENDING"
+    assert taken.transactions is not None
+    assert [t.status for t in taken.transactions] == ["FAILURE", "INITIATED"]
 
 
 def test_a_failing_attempt_ends_the_fulfillment_failed_with_its_code(

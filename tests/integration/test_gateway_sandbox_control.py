@@ -9,6 +9,7 @@ import pytest
 
 from billing.gateway import JuspayClient, OutcomeUnknown
 from billing.sandbox.server import SandboxServer
+from tests.integration.sandbox_fixtures import payout_order
 
 CUSTOMER = "cst_6677"
 
@@ -91,10 +92,13 @@ def test_config_clock_keys_and_reset(sandbox: SandboxServer) -> None:
     assert moved["now"] == "2027-03-01T00:01:30Z"
     pem = control(sandbox, "GET", "keys/juspay-public.pem").text
     assert pem.startswith("-----BEGIN PUBLIC KEY-----")
-    control(
-        sandbox, "POST", "payouts", json={"orderId": "p1", "customerId": "c", "fulfillments": [{}]}
-    )
+    created = control(sandbox, "POST", "payouts", json=payout_order("p1", "c"))
+    assert created.status_code == 201
     assert control(sandbox, "GET", "payouts/p1").json()["fulfillments"][0]["id"] == "p1-f1"
+    old_shape = {"orderId": "p2", "customerId": "c", "fulfillments": [{"method": "PLAIN_CARD"}]}
+    refused = control(sandbox, "POST", "payouts", json=old_shape)
+    assert refused.status_code == 400
+    assert "fulfillments[0].method: not a field of Juspay's payout order create" in refused.text
     assert control(sandbox, "POST", "reset").json() == {"reset": True}
     assert control(sandbox, "GET", "config").json()["settle_polls"] == 2
     assert control(sandbox, "GET", "clock").json()["frozen"] is False

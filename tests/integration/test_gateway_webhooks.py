@@ -8,14 +8,22 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from billing.gateway import CardToken, JuspayClient, parse_mandate, parse_notification, parse_order
-from billing.gateway.results import parse_fulfillment
+from billing.gateway import (
+    CardToken,
+    JuspayClient,
+    parse_mandate,
+    parse_notification,
+    parse_order,
+    parse_payout_event,
+)
 from billing.sandbox.faults import Fault
 from billing.sandbox.server import SandboxServer
 from tests.integration.sandbox_fixtures import (
     WEBHOOK_PASSWORD,
     WEBHOOK_USERNAME,
     WebhookReceiver,
+    card_fulfillment,
+    payout_order,
     wait_until,
 )
 
@@ -101,33 +109,40 @@ def test_mandate_and_notification_events(
     assert notification.amount == Decimal("10.00")
 
 
-def test_payout_events_go_to_the_payout_url(
+def test_payout_events_go_to_the_payout_url_in_juspays_envelope(
     sandbox: SandboxServer, webhook_receiver: WebhookReceiver, juspay_client: JuspayClient
 ) -> None:
-    sandbox.state.seed_payout(
-        {"orderId": "po1", "customerId": CUSTOMER, "fulfillments": [{"amount": "100"}]}
-    )
+    """The sandbox's payout webhooks are Juspay's (juspay-api.md §6.3, the samples under
+    `webhooks/`): `{id, category: INFO, label, value: the new status, info: the object}`."""
+    sandbox.state.seed_payout(payout_order("po1", CUSTOMER, card_fulfillment("100", fid="po1-f1")))
     juspay_client.attempt_payout(
         "po1", customer_id=CUSTOMER, fulfillment_id="po1-f1", card=CardToken("tok")
     )
     for _ in range(2):
         juspay_client.payout_order_status("po1", customer_id=CUSTOMER)
     events = wait_until(
-        lambda: len(webhook_receiver.events("/payouts")) == 4 and webhook_receiver.events(),
-        what="4 payout events",
+        lambda: len(webhook_receiver.events("/payouts")) == 6 and webhook_receiver.events(),
+        what="6 payout events",
     )
-    assert [(e["category"], e["label"]) for e in events] == [
-        ("FULFILLMENT_ORDER", "FULFILLMENT_PENDING"),
+    assert [(e["label"], e["value"]) for e in events] == [
+        ("FULFILLMENT_TXN", "INITIATED"),  # the attempt's transaction
+        ("FULFILLMENT_ORDER", "PENDING"),
         ("ORDER", "FULFILLMENTS_SCHEDULED"),
-        ("FULFILLMENT_ORDER", "FULFILLMENT_SUCCESS"),
+        ("FULFILLMENT_TXN", "SUCCESS"),
+        ("FULFILLMENT_ORDER", "SUCCESS"),
         ("ORDER", "FULFILLMENTS_SUCCESSFUL"),
     ]
     for event in events:
         assert set(event) == {"id", "category", "label", "value", "info"}
-        assert event["info"]["merchantId"]
-    fulfillment = parse_fulfillment(events[2]["value"], prefix="value")
-    assert (fulfillment.id, fulfillment.status) == ("po1-f1", "SUCCESS")
-    assert events[2]["value"]["orderId"] == "po1"
+        assert event["category"] == "INFO"
+    txn = events[0]["info"]
+    assert (txn["FulfillmentId"], txn["attempted"], txn["id"]) == ("po1-f1", True, "po1-f1-t2")
+    fulfillment = parse_payout_event("FULFILLMENT_ORDER", events[4]["value"], events[4]["info"])
+    assert fulfillment.fulfillment is not None
+    assert (fulfillment.fulfillment.id, fulfillment.fulfillment.status) == ("po1-f1", "SUCCESS")
+    assert fulfillment.fulfillment.beneficiary_type == "PLAIN_CARD"
+    order = events[5]["info"]
+    assert (order["merchantOrderId"], order["status"]) == ("po1", "FULFILLMENTS_SUCCESSFUL")
 
 
 def test_the_duplicate_switch_sends_every_event_twice(

@@ -42,6 +42,8 @@ from tests.integration.sandbox_fixtures import (
     MERCHANT_ID,
     MERCHANT_KEY_ID,
     WebhookReceiver,
+    card_fulfillment,
+    payout_order,
     wait_until,
 )
 
@@ -102,18 +104,9 @@ class PayoutHarness:
         self.at(end)
 
     def seed(self, order_id: str, *fulfillments: dict[str, Any]) -> None:
-        specs = list(fulfillments) or [
-            {
-                "id": f"{order_id}-f1",
-                "amount": "250.50",
-                "status": "FAILURE",
-                "responseCode": "ISSUER_DOWN",
-                "responseMessage": "Issuer unavailable",
-            }
-        ]
-        self.sandbox.state.seed_payout(
-            {"orderId": order_id, "customerId": CUSTOMER, "fulfillments": specs}
-        )
+        """A payout order as Juspay's order create takes it: by default one PLAIN_CARD
+        fulfillment `<order>-f1` of 250.50 that failed with a soft code (91)."""
+        self.sandbox.state.seed_payout(payout_order(order_id, CUSTOMER, *fulfillments))
 
     def track(
         self, order_id: str, card: CardNumber | CardToken | None = CARD, **extra: Any
@@ -262,9 +255,9 @@ def test_the_attempt_settles_success_through_the_payout_webhook_without_polling(
         lambda: [
             e
             for e in webhook_receiver.events("/payouts")
-            if e["category"] == "FULFILLMENT_ORDER" and e["label"] == "FULFILLMENT_SUCCESS"
+            if (e["label"], e["value"]) == ("FULFILLMENT_ORDER", "SUCCESS")
         ],
-        what="the FULFILLMENT_SUCCESS webhook",
+        what="the FULFILLMENT_ORDER SUCCESS webhook",
     )
     h.clock.set(T0 + timedelta(seconds=61))
     result = apply_payout_event(h.app.sessions, events[0], now=h.clock())
@@ -285,50 +278,121 @@ def test_a_failure_webhook_makes_a_tracked_fulfillment_due_and_stale_events_do_n
     payout_harness: PayoutHarness,
 ) -> None:
     h = payout_harness
-    h.seed("po4", {"id": "po4-f1", "amount": "10", "status": "PENDING"})
+    h.seed("po4", card_fulfillment("10", status="PENDING", fid="po4-f1"))
     h.track("po4")
     assert h.fulfillment("po4-f1").attempt_state == "IDLE"
 
-    def event(status: str, at: datetime, txns: int) -> dict[str, Any]:
-        value = {
+    def event(status: str, at: datetime) -> dict[str, Any]:
+        """Juspay's FULFILLMENT_ORDER envelope (its sample `webhooks/pending.json`)."""
+        info = {
             "id": "po4-f1",
             "status": status,
-            "amount": 10.0,
-            "fulfillmentMethod": "PLAIN_CARD",
-            "beneficiaryDetails": {"type": "CARD"},
-            "additionalInfo": {"isRetriable": True},
-            "responseCode": "ISSUER_DOWN" if status == "FAILURE" else None,
-            "transactions": [{"id": f"t{i}"} for i in range(txns)],
-            "orderId": "po4",
-            "customerId": CUSTOMER,
+            "statusUpdatedAt": at.isoformat(),
+            "updatedAt": at.isoformat(),
+            "amount": 10,
+            "preferredMethodList": ["DUMMY_VISADIRECT"],
+            "beneficiaryDetails": {"type": "PLAIN_CARD", "details": {"name": "A Kumar"}},
+            "merchantCustomerId": CUSTOMER,
         }
-        info = {"merchantId": MERCHANT_ID, "createdAt": at.isoformat()}
-        return {
-            "id": f"evt_{status}_{txns}",
-            "category": "FULFILLMENT_ORDER",
-            "label": f"FULFILLMENT_{status}",
-            "value": value,
-            "info": info,
-        }
+        event_id = f"evt{status}{at:%H%M}"
+        return {"id": event_id, "category": "INFO", "label": "FULFILLMENT_ORDER",
+                "value": status, "info": info}  # fmt: skip
 
     later = T0 + timedelta(minutes=10)
     h.clock.set(later)
-    assert apply_payout_event(h.app.sessions, event("FAILURE", later, 1), now=later).startswith(
+    assert apply_payout_event(h.app.sessions, event("FAILURE", later), now=later).startswith(
         "applied"
     )
     due = h.fulfillment("po4-f1")
     assert (due.status, due.attempt_state, due.next_attempt_at) == ("FAILURE", "DUE", later)
-    # an older PENDING (fewer transactions, earlier) is stale
-    stale = apply_payout_event(h.app.sessions, event("PENDING", T0, 0), now=later)
+    # an older PENDING is stale
+    stale = apply_payout_event(
+        h.app.sessions, event("PENDING", T0 + timedelta(minutes=1)), now=later
+    )
     assert stale.startswith("stale")
     assert h.fulfillment("po4-f1").attempt_state == "DUE"
-    # unknown orders and other categories are acknowledged and ignored
-    other = event("FAILURE", later, 1)
-    other["value"] = {**other["value"], "id": "zz-f1", "orderId": "zz"}
+    # what we do not track, and the labels that are not ours, are acknowledged and ignored
+    other = event("FAILURE", later)
+    other["info"] = {**other["info"], "id": "zz-f1"}
     assert apply_payout_event(h.app.sessions, other, now=later).startswith("ignored")
-    assert apply_payout_event(
-        h.app.sessions, {"category": "REFUND", "value": {}, "info": {}}, now=later
-    ).startswith("ignored")
+    refund = {"id": "e", "category": "INFO", "label": "REFUND", "value": "SUCCESS", "info": {}}
+    assert apply_payout_event(h.app.sessions, refund, now=later).startswith("ignored")
+
+
+# --- an attempt that may still pay --------------------------------------------------------------
+
+
+def status_reads(h: PayoutHarness, order_id: str) -> int:
+    return sum(
+        1
+        for r in list(h.sandbox.state.requests)
+        if r["method"] == "GET" and r["path"].endswith(f"/orders/{order_id}")
+    )
+
+
+def test_a_slow_status_move_after_an_ack_never_leads_to_a_second_attempt(
+    payout_harness: PayoutHarness,
+) -> None:
+    """Juspay ACKs the attempt but takes it up 45 min later; meanwhile every read shows the old
+    FAILURE. A second attempt then could pay the customer twice: none is made."""
+    h = payout_harness
+    h.seed("po20")
+    h.track("po20")
+    h.fault(kind="queued", endpoint="attempt", key="po20", seconds=45 * 60)
+    h.tick(T0)
+    assert [a.state for a in h.attempts("po20-f1")] == ["ACK"]
+    reads_before = status_reads(h, "po20")
+    h.run_until(T0 + timedelta(minutes=44))
+    assert status_reads(h, "po20") - reads_before >= 3  # read at 1, 6 and 36 min: old FAILURE
+    waiting = h.fulfillment("po20-f1")
+    assert (waiting.status, waiting.attempt_state, waiting.attempts_made) == (
+        "FAILURE",
+        "WAITING",
+        1,
+    )
+    assert len(h.sandbox_attempts()) == 1
+
+    h.run_until(T0 + timedelta(hours=3))  # taken up at 45 min, paid two reads later
+    done = h.fulfillment("po20-f1")
+    assert (done.status, done.attempt_state, done.attempts_made) == ("SUCCESS", "DONE", 1)
+    assert [(a.state, a.outcome) for a in h.attempts("po20-f1")] == [("ACK", "SUCCESS")]
+    assert len(h.sandbox_attempts()) == 1
+    assert h.paid() == [("po20-f1", "250.50")]
+
+
+def test_a_move_slower_than_the_threshold_goes_to_review_and_still_pays_once(
+    payout_harness: PayoutHarness,
+) -> None:
+    h = payout_harness
+    h.seed("po21", card_fulfillment(threshold=60, fid="po21-f1"))
+    h.track("po21")
+    h.fault(kind="queued", endpoint="attempt", key="po21", seconds=3 * 3600)
+    h.tick(T0)
+    h.run_until(T0 + timedelta(hours=2, minutes=59))
+    review = h.fulfillment("po21-f1")
+    assert (review.attempt_state, review.attempts_made) == ("REVIEW", 1)
+    assert len(h.sandbox_attempts()) == 1
+    h.run_until(T0 + timedelta(hours=8))  # Juspay took it up at last: the review is answered
+    done = h.fulfillment("po21-f1")
+    assert (done.status, done.attempt_state) == ("SUCCESS", "DONE")
+    assert [(a.state, a.outcome) for a in h.attempts("po21-f1")] == [("ACK", "SUCCESS")]
+    assert h.paid() == [("po21-f1", "250.50")]
+
+
+def test_a_slow_failure_is_retried_only_once_it_is_known(payout_harness: PayoutHarness) -> None:
+    h = payout_harness
+    h.seed("po22")
+    h.track("po22")
+    h.fault(kind="queued", endpoint="attempt", key="po22", seconds=20 * 60)
+    h.fault(kind="fail", endpoint="attempt", key="po22", error_code="91")
+    h.tick(T0)
+    h.run_until(T0 + timedelta(hours=3))
+    attempts = h.attempts("po22-f1")
+    assert [(a.state, a.outcome) for a in attempts] == [("ACK", "FAILURE"), ("ACK", "SUCCESS")]
+    # the failure became known at a read after Juspay took the attempt up (20 min) and settled
+    # it; the second attempt came 5 min after that, never before
+    assert attempts[1].created_at >= T0 + timedelta(minutes=20 + 5)
+    assert h.paid() == [("po22-f1", "250.50")]
 
 
 # --- limits and failures -----------------------------------------------------------------------
@@ -392,7 +456,7 @@ def test_a_400_e01_is_recorded_and_stops_retries_for_that_fulfillment(
     h.seed("po7")
     h.track("po7")
     with h.sandbox.state.lock:  # Juspay changed its mind: the attempt will be refused
-        h.sandbox.state.payouts["po7"].fulfillments[0].is_retriable = False
+        h.sandbox.state.payouts["po7"].fulfillments[0].additional_info["isRetriable"] = False
     h.run_until(T0 + timedelta(hours=3))
     (attempt,) = h.attempts("po7-f1")
     assert (attempt.state, attempt.error_code, attempt.counted) == ("REJECTED", "E01", True)
@@ -467,33 +531,44 @@ def test_an_attempt_with_an_unknown_outcome_that_landed_is_read_not_resent(
     assert len(h.sandbox_attempts()) == 1
 
 
-def test_an_attempt_with_an_unknown_outcome_that_did_not_land_counts_and_is_retried_later(
+def test_an_attempt_that_never_landed_is_never_resent_it_goes_to_review_at_its_threshold(
     payout_harness: PayoutHarness,
 ) -> None:
+    """A dropped connection: did Juspay take the attempt? Only evidence would say; none comes,
+    so after the fulfillment's attemptThreshold a person decides, and only then is it resent."""
     h = payout_harness
-    h.seed("po12")
+    h.seed("po12", card_fulfillment(threshold=60, fid="po12-f1"))
     h.track("po12")
     h.fault(kind="drop_before", endpoint="attempt")  # the connection dies before Juspay acts
     h.tick(T0)
     assert h.attempts("po12-f1")[0].state == "UNKNOWN"
-    h.tick(T0 + timedelta(minutes=1))  # still FAILURE, within the grace: look again later
+    h.run_until(T0 + timedelta(minutes=59))
     assert h.fulfillment("po12-f1").attempt_state == "WAITING"
-    h.run_until(T0 + timedelta(hours=1))
+    h.run_until(T0 + timedelta(hours=6))
+    review = h.fulfillment("po12-f1")
+    assert (review.attempt_state, review.attempts_made) == ("REVIEW", 1)
+    assert (review.stop_reason or "").startswith(
+        "no outcome of attempt 1 within its attemptThreshold (60 min)"
+    )
+    assert [(a.state, a.outcome) for a in h.attempts("po12-f1")] == [("UNKNOWN", None)]
+    assert h.sandbox_attempts() == []
+
+    assert resume(h.app.sessions, now=h.clock(), order_id="po12") == 1  # Juspay: never arrived
+    h.run_until(h.clock() + timedelta(hours=1))
     attempts = h.attempts("po12-f1")
     assert [(a.state, a.outcome) for a in attempts] == [
         ("UNKNOWN", "NOT_LANDED"),
         ("ACK", "SUCCESS"),
     ]
-    assert attempts[1].created_at >= attempts[0].created_at + timedelta(minutes=5)
     assert h.fulfillment("po12-f1").attempts_made == 2
     assert h.paid() == [("po12-f1", "250.50")]
 
 
-def test_a_worker_lost_after_recording_leaves_an_attempt_that_is_reconciled(
+def test_a_worker_lost_after_recording_leaves_an_attempt_that_is_never_resent_blindly(
     payout_harness: PayoutHarness,
 ) -> None:
     h = payout_harness
-    h.seed("po13")
+    h.seed("po13", card_fulfillment(threshold=30, fid="po13-f1"))
     h.track("po13")
 
     class Crash(Exception):  # noqa: N818 (a worker dying, not an error of ours)
@@ -512,12 +587,10 @@ def test_a_worker_lost_after_recording_leaves_an_attempt_that_is_reconciled(
     assert h.fulfillment("po13-f1").attempt_state == "IN_FLIGHT"
     h.tick(T0 + timedelta(minutes=11))  # past the stale timeout
     assert h.attempts("po13-f1")[0].state == "UNKNOWN"
-    h.run_until(T0 + timedelta(hours=1))
-    # nothing reached the sandbox: the attempt did not land, the next one did
-    assert [(a.state, a.outcome) for a in h.attempts("po13-f1")] == [
-        ("UNKNOWN", "NOT_LANDED"),
-        ("ACK", "SUCCESS"),
-    ]
+    h.run_until(T0 + timedelta(hours=3))
+    assert [(a.state, a.outcome) for a in h.attempts("po13-f1")] == [("UNKNOWN", None)]
+    assert h.fulfillment("po13-f1").attempt_state == "REVIEW"
+    assert h.sandbox_attempts() == []
 
 
 # --- the CVV, sender details and the encryption settings ----------------------------------------
@@ -527,7 +600,7 @@ def test_a_rail_needing_a_cvv_gets_it_from_the_provider_at_attempt_time(
     payout_harness_factory: Callable[..., PayoutHarness],
 ) -> None:
     h = payout_harness_factory(cvv_provider="tests.integration.test_payouts:cvv_provider")
-    h.seed("po14", {"id": "po14-cvv", "amount": "99", "status": "FAILURE"})
+    h.seed("po14", card_fulfillment("99", fid="po14-cvv"))
     sender = {"type": "PAY_CARD", "details": {"name": "Sender Co", "pan": "4111111111111111"}}
     h.track("po14", needs_cvv=True, sender_details=sender)
     h.tick(T0)
@@ -589,7 +662,11 @@ def test_a_signed_payload_when_jws_sign_is_set(
     h.track("po17")
     h.tick(T0)
     (sent,) = h.sandbox_attempts()
-    assert (sent["signed"], sent["header"]["cty"], sent["sid"]) == (True, "JWT", MERCHANT_KEY_ID)
+    assert (sent["signed"], sent["sid"]) == (True, MERCHANT_KEY_ID)
+    assert sent["payload"].count(".") == 2  # signed after encryption: a JWS over the JWE
+    assert "cty" not in sent["header"]
+    h.run_until(T0 + timedelta(hours=1))
+    assert h.paid() == [("po17-f1", "250.50")]
 
 
 def test_tracking_a_card_without_the_card_data_key_is_one_clear_error(

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from billing.bootstrap import Container
 from billing.store.models import Debit, Mandate, MandateChange, Notification, WebhookEvent
 from billing.webhooks.app import ReceiverConfig, create_app
+from tests import payout_samples
 from tests.integration.sandbox_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USERNAME
 from tests.integration.test_webhook_receiver import ThreadServer
 from tests.seed_samples import SAMPLES, sample
@@ -160,25 +161,18 @@ def mutated(draw: st.DrawFn, names: list[str]) -> bytes:
 
 
 EVENT_IDS = itertools.count()  # fresh ids, so that examples are not duplicates of each other
-PAYOUT = {
-    "id": "evt_pay",
-    "category": "FULFILLMENT_ORDER",
-    "label": "FULFILLMENT_FAILURE",
-    "value": {"id": "f1", "orderId": "po1", "status": "FAILURE", "amount": 100.0,
-              "fulfillmentMethod": "PLAIN_CARD", "additionalInfo": {"isRetriable": "true"},
-              "transactions": [{"responseCode": "E05", "status": "FAILURE"}]},
-    "info": {"merchantId": "m", "createdAt": "2027-03-01T00:00:00Z"},
-}  # fmt: skip
+PAYOUTS_SAMPLES = [payout_samples.sample(name) for name in payout_samples.WEBHOOKS]
 
 
 @st.composite
 def payout_events(draw: st.DrawFn) -> bytes:
-    body: dict[str, Any] = json.loads(json.dumps(PAYOUT))
+    """One of Juspay's payout webhook samples with one field (of the envelope or of `info`)
+    retyped."""
+    body: dict[str, Any] = json.loads(json.dumps(draw(st.sampled_from(PAYOUTS_SAMPLES))))
     body["id"] = f"evt_fuzz_{next(EVENT_IDS)}"
-    body["category"] = draw(st.sampled_from(["ORDER", "FULFILLMENT_ORDER", "FULFILLMENT_TXN"]))
-    key = draw(st.sampled_from([*body, *(f"value.{k}" for k in body["value"])]))
+    key = draw(st.sampled_from([*body, *(f"info.{k}" for k in body["info"])]))
     target, _, leaf = key.rpartition(".")
-    node = body["value"] if target else body
+    node = body["info"] if target else body
     node[leaf] = draw(retype(node[leaf]))
     return json.dumps(body).encode()
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,7 @@ from billing.store.models import Debit, Mandate, MandateChange, Notification, Or
 from billing.webhooks.app import ReceiverConfig, create_app
 from tests.conftest import FakeClock
 from tests.integration.sandbox_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USERNAME
+from tests.payout_samples import sample as payout_sample
 from tests.seed_samples import SAMPLES, sample
 
 AUTH = (WEBHOOK_USERNAME, WEBHOOK_PASSWORD)
@@ -484,37 +485,54 @@ def test_a_stale_open_status_does_not_move_a_mandate_back_but_a_newer_one_does(
 # -- payouts -------------------------------------------------------------------------------------
 
 
-PAYOUT_EVENT = {
-    "id": "evt_pay_1",
-    "category": "FULFILLMENT_ORDER",
-    "label": "FULFILLMENT_FAILURE",
-    "value": {
-        "id": "fulfil_1",
-        "orderId": "untracked_po",
-        "customerId": "cst_1",
-        "status": "FAILURE",
-        "amount": 100.0,
-        "fulfillmentMethod": "PLAIN_CARD",
-        "beneficiaryDetails": {"type": "CARD", "details": {"cardNumber": "4111111111111111",
-                                                           "cvv": "123"}},
-    },
-    "info": {"merchantId": "m", "createdAt": "2027-03-01T00:00:00Z"},
-}  # fmt: skip
+def payout_event_with_a_card() -> dict[str, Any]:
+    """Juspay's FULFILLMENT_ORDER sample (`webhooks/fulfillment-success.json`) for a card
+    payout whose details carry a card number and a CVV (Juspay's answers mask them; a
+    merchant's custom setup might not)."""
+    body = payout_sample("WEBHOOK_FULFILLMENT_SUCCESS")
+    body["id"] = "evt_pay_1"
+    body["info"]["beneficiaryDetails"] = {
+        "type": "PLAIN_CARD",
+        "details": {"cardNumber": "4111111111111111", "cvv": "123", "name": "A Kumar"},
+    }
+    return body
 
 
-def test_payout_events_are_stored_with_card_data_redacted_and_passed_on(
+def test_payout_events_are_stored_under_their_label_with_card_data_redacted_and_passed_on(
     receiver: Receiver,
 ) -> None:
-    answer = receiver.post(PAYOUT_EVENT, path="/webhooks/juspay/payouts")
+    answer = receiver.post(payout_event_with_a_card(), path="/webhooks/juspay/payouts")
     assert answer.status_code == 200
     event = receiver.event("evt_pay_1")
-    assert event.kind == "payout"
-    assert event.event_name == "FULFILLMENT_ORDER"
+    assert (event.kind, event.event_name) == ("payout", "FULFILLMENT_ORDER")
+    assert event.event_at == datetime(2020, 5, 29, 7, 26, 3, tzinfo=UTC)  # its statusUpdatedAt
     assert "4111111111111111" not in event.body
     assert '"cvv": "[REDACTED]"' in event.body
     assert "XXXXXXXXXXXX1111" in event.body
-    assert event.state in ("PROCESSED", "IGNORED")  # whatever the payouts service says
+    assert (event.state, event.outcome) == (
+        "IGNORED",
+        "ignored: fulfillment 95eb968ccdd4f2d9ef31c3e972ca40-f1 is not tracked",
+    )
     assert receiver.errors == []
+
+
+def test_a_malformed_payout_event_is_refused_naming_the_field_and_nothing_is_stored(
+    receiver: Receiver,
+) -> None:
+    old_shape = {**payout_sample("WEBHOOK_PENDING"), "value": {"status": "PENDING"}}
+    no_fulfillment = payout_sample("WEBHOOK_ATTEMPTED")
+    del no_fulfillment["info"]["FulfillmentId"]
+    bad_amount = payout_sample("WEBHOOK_ORDER_SUCCESS")
+    bad_amount["info"]["amount"] = "ten"
+    for body, field_name in (
+        (old_shape, "value"),
+        (no_fulfillment, "info.FulfillmentId"),
+        (bad_amount, "info.amount"),
+        ({k: v for k, v in payout_sample("WEBHOOK_PENDING").items() if k != "info"}, "info"),
+    ):
+        answer = receiver.post(body, path="/webhooks/juspay/payouts")
+        assert (answer.status_code, answer.json()["field"]) == (422, field_name)
+    assert receiver.events() == []
 
 
 def test_payout_events_wait_when_payouts_are_not_there(
@@ -524,10 +542,10 @@ def test_payout_events_wait_when_payouts_are_not_there(
         sys.modules, "billing.services.payouts.service", None
     )  # as if not installed
     receiver = receiver_factory()
-    receiver.post(PAYOUT_EVENT, path="/webhooks/juspay/payouts")
+    receiver.post(payout_event_with_a_card(), path="/webhooks/juspay/payouts")
     event = receiver.event("evt_pay_1")
     assert (event.state, event.outcome) == ("IGNORED", "payouts not available")
-    unknown = {**PAYOUT_EVENT, "id": "evt_pay_2", "category": "REFUND"}
+    unknown = {**payout_event_with_a_card(), "id": "evt_pay_2", "label": "REFUND"}
     receiver.post(unknown, path="/webhooks/juspay/payouts")
     assert receiver.event("evt_pay_2").outcome == "payout REFUND is not an event billing acts on"
 

@@ -214,6 +214,14 @@ def test_juspays_pdn_failure_is_soft_and_a_mandate_not_active_is_hard() -> None:
         ("INVALID_BENEFICIARY", None, False),
         ("INVALID_BENEFICIARY_NAME", None, False),
         ("STOLEN_CARD", None, False),
+        (
+            "57",
+            None,
+            False,
+        ),  # Juspay's sample: VISADIRECT "Transaction Not Permitted to card holder"
+        ("54", None, False),  # expired card
+        ("91", None, True),  # issuer or switch inoperative
+        ("05", None, True),  # do not honour
     ],
 )
 def test_payout_failures(code: str | None, is_retriable: bool | None, expected: bool) -> None:

@@ -94,9 +94,11 @@ def test_unsupported_algorithms_are_refused(juspay_key: jwk.JWK) -> None:
         AttemptEncrypter(juspay_public_key_pem=pem, key_id="k", merchant_key_id="s", enc="nope")
 
 
-def test_a_signed_payload_is_a_jws_inside_the_jwe(
+def test_a_signed_payload_is_signed_after_encryption_a_jws_over_the_jwe(
     juspay_key: jwk.JWK, merchant_key: jwk.JWK
 ) -> None:
+    """Juspay's payout encryption guide (juspay-api.md §6.5): encrypt with Juspay's public key,
+    then sign the result with the merchant's key (RS256). The compact JWS goes in `payload`."""
     encrypter = AttemptEncrypter(
         juspay_public_key_pem=juspay_key.export_to_pem(),
         key_id="JuspayKID",
@@ -105,14 +107,21 @@ def test_a_signed_payload_is_a_jws_inside_the_jwe(
     )
     body = encrypter.body({"fulfillmentId": "f1"})
     assert set(body) == {"payload", "kid", "sid", "format"}
-    opened = jwe.JWE()
-    opened.deserialize(body["payload"], key=juspay_key)
-    assert opened.jose_header["cty"] == "JWT"
+    assert body["payload"].count(".") == 2  # a compact JWS, not a 5-part JWE
     signed = jws.JWS()
-    signed.deserialize(opened.payload.decode(), key=merchant_key, alg="RS256")
+    signed.deserialize(body["payload"], key=merchant_key, alg="RS256")  # verified first
     assert signed.jose_header == {"alg": "RS256", "kid": "JuspaySID"}
-    assert json.loads(signed.payload) == {"fulfillmentId": "f1"}
+    inner = signed.payload.decode()
+    assert inner.count(".") == 4  # what was signed is the compact JWE
+    opened = jwe.JWE()
+    opened.deserialize(inner, key=juspay_key)
+    assert "cty" not in opened.jose_header  # nothing nested inside the encryption
+    assert json.loads(opened.payload) == {"fulfillmentId": "f1"}
     assert "AttemptEncrypter(kid='JuspayKID'" in repr(encrypter)
+    unsigned = AttemptEncrypter(
+        juspay_public_key_pem=juspay_key.export_to_pem(), key_id="k", merchant_key_id="s"
+    )
+    assert unsigned.body({"a": 1})["payload"].count(".") == 4
 
 
 def test_keys_load_from_files(tmp_path: Path, juspay_key: jwk.JWK, merchant_key: jwk.JWK) -> None:

@@ -188,11 +188,11 @@ def test_booleans_sent_as_strings_are_read() -> None:
                     "id": "po1-f1",
                     "status": "FAILURE",
                     "amount": 100,
-                    "preferredMethodList": ["PLAIN_CARD"],
-                    "beneficiaryDetails": {"type": "CARD"},
-                    "additionalInfo": {"isRetriable": "false"},
+                    "preferredMethodList": ["DUMMY_VISADIRECT"],
+                    "beneficiaryDetails": {"type": "PLAIN_CARD"},
+                    "additionalInfo": {"isRetriable": "false", "attemptThreshold": "60"},
                     "transactions": [
-                        {"responseCode": "INSUFFICIENT_FUNDS", "responseMessage": "x"}
+                        {"transactionRef": "t1", "status": "FAILURE", "responseCode": "51"}
                     ],
                 }
             ],
@@ -200,9 +200,9 @@ def test_booleans_sent_as_strings_are_read() -> None:
     )
     (fulfillment,) = payout.fulfillments
     assert fulfillment.is_retriable is False
-    assert fulfillment.method == "PLAIN_CARD"
-    assert fulfillment.beneficiary_type == "CARD"
-    assert fulfillment.failure_code == "INSUFFICIENT_FUNDS"
+    assert fulfillment.attempt_threshold == 60
+    assert (fulfillment.beneficiary_type, fulfillment.rail) == ("PLAIN_CARD", "DUMMY_VISADIRECT")
+    assert fulfillment.failure_code == "51"
     assert payout.amount == Decimal("100.00")
 
 

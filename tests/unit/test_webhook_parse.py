@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from billing.webhooks.parse import MAX_DEPTH, Refusal, decode, parse_ec, parse_payout
 from billing.webhooks.redact import REDACTED, looks_like_card_number, redact
+from tests.payout_samples import sample as payout_sample
 from tests.seed_samples import SAMPLES, sample
 
 
@@ -139,23 +140,31 @@ def test_mandate_and_notification_content_errors_name_the_field() -> None:
     assert refusal(notification).field == "content.notification.status"
 
 
-def test_payout_envelopes() -> None:
-    body = {
-        "id": "evt_abc",
-        "category": "FULFILLMENT_ORDER",
-        "label": "FULFILLMENT_FAILURE",
-        "value": {"id": "f1", "status": "FAILURE", "orderId": "po1"},
-        "info": {"merchantId": "m", "createdAt": "2027-03-01T10:00:00Z"},
-    }
+def test_payout_envelopes_are_juspays_and_malformed_ones_name_the_field() -> None:
+    """Juspay's sample `webhooks/txn-success.json` (tests/payout_samples.py)."""
+    body = payout_sample("WEBHOOK_TXN_SUCCESS")
     event = parse_payout(body)
-    assert (event.id, event.category) == ("evt_abc", "FULFILLMENT_ORDER")
-    assert event.label == "FULFILLMENT_FAILURE"
-    assert event.created_at == datetime(2027, 3, 1, 10, tzinfo=UTC)
-    for name in ("id", "category", "value"):
+    assert (event.id, event.category, event.label, event.value) == (
+        "e0dbf4b217e4530bf202091bb1f653",
+        "INFO",
+        "FULFILLMENT_TXN",
+        "SUCCESS",
+    )
+    assert event.at == datetime(2020, 5, 29, 7, 28, tzinfo=UTC)
+    assert event.content.transaction is not None
+    assert event.content.transaction.fulfillment_id == "95eb968ccdd4f2d9ef31c3e972ca40-f1"
+    for name in ("id", "category", "label", "value", "info"):
         broken = dict(body)
         del broken[name]
         assert refusal(broken, payout=True).field == name
-    assert refusal({**body, "info": {"createdAt": "soon"}}, payout=True).field == "info.createdAt"
+    old_shape = {**body, "value": {"id": "f1", "status": "FAILURE"}}  # a status, not an object
+    assert refusal(old_shape, payout=True).field == "value"
+    no_fulfillment = payout_sample("WEBHOOK_TXN_SUCCESS")
+    del no_fulfillment["info"]["FulfillmentId"]
+    assert refusal(no_fulfillment, payout=True).field == "info.FulfillmentId"
+    assert refusal({**body, "info": {**body["info"], "updatedAt": "soon"}}, payout=True).field == (
+        "info.updatedAt"
+    )
 
 
 def test_card_numbers_are_masked_and_cvvs_dropped_before_storing() -> None:

@@ -5,8 +5,10 @@
 2. open the card in memory (and ask the CVV provider, when the rail needs one), record the
    attempt row (SENDING) and COMMIT, before a byte goes to Juspay;
 3. send; the answer settles the attempt and the fulfillment (domain.payout has the table):
-   ACK / unknown -> WAITING (the order is polled or webhooks settle it), Unavailable -> DUE
-   soon (not counted), 4xx -> STOPPED, 401 -> HALTED (all attempts stop; not counted).
+   ACK / unknown -> WAITING: the attempt may pay, and only evidence newer than it (a new
+   transaction, a status dated after it) says what became of it; no other attempt is made
+   meanwhile. Unavailable -> DUE soon (not counted), 4xx -> STOPPED, 401 -> HALTED (all
+   attempts stop; not counted).
 
 A worker that dies between 2 and 3 leaves the attempt SENDING; `reclaim_stale` turns it into
 UNKNOWN after the stale timeout, so its result is read from the order, never resent blindly.
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing.domain.payout import (
     AttemptAnswer,
     AttemptState,
+    attempt_threshold,
     next_poll_at,
     unavailable_delay,
 )
@@ -124,6 +127,9 @@ class PayoutAttempts:
             )
             if not claimed:
                 return "claimed elsewhere"
+            # Read again under the claim's row lock: the baseline below must be what is known
+            # now, not what was read before a webhook committed.
+            session.refresh(fulfillment)
             number = store.next_attempt_number(session, fulfillment.id)
             try:
                 card, sender = open_card(
@@ -137,6 +143,9 @@ class PayoutAttempts:
                     number=number,
                     state=_A.SENDING,
                     counted=True,
+                    # what is known now: only evidence past it tells this attempt's outcome
+                    baseline_txn_pk=store.newest_transaction_pk(session, fulfillment.id),
+                    baseline_status_at=fulfillment.status_at,
                     created_at=now,
                 )
             )
@@ -218,13 +227,13 @@ class PayoutAttempts:
             attempt.error_code, attempt.error_message = code, message
             values: dict[str, object] = {}
             if answer in (_A.ACK, _A.UNKNOWN):
+                # The attempt may pay from now on: it waits for evidence newer than itself.
                 target = _S.WAITING
-                # ACK: Juspay took the attempt, so evidence dated before it is stale.
-                if answer is _A.ACK and (
-                    fulfillment.status_at is None or fulfillment.status_at < now
-                ):
-                    values["status_at"] = now
-                store.schedule_check(order, next_poll_at(now, anchor=now))
+                threshold = attempt_threshold(fulfillment.attempt_threshold)
+                first_read = next_poll_at(
+                    now, anchor=now, waiting_since=attempt.created_at, threshold=threshold
+                )
+                store.schedule_check(order, first_read)
             elif answer is _A.UNSENT:
                 attempt.counted = False
                 wait = unavailable_delay(store.consecutive_unsent(session, fulfillment.id))

@@ -1,20 +1,24 @@
-"""Applying payout status evidence (SPEC §8): a status read (track, refresh) or a webhook.
+"""Applying payout evidence (SPEC §8): a status read (track, refresh) or a payout webhook.
 
-Every reading goes through `_observe` (is it newer than what we hold? domain.payout.should_apply)
-and then `evaluate` (what the attempt state becomes: domain.payout.on_status), which
-`settle_order` runs for each fulfillment before planning the order's next status read. The
-fulfillment rows are locked while that happens, so a webhook, a poll and an attempt's claim
-never overwrite each other.
+Every reading of a fulfillment goes through `observe_fulfillment` (its transactions are
+recorded, its status taken unless older than what is held: domain.payout.should_apply), then
+`evaluate` (what the attempt state becomes: domain.payout.on_status, which reads an open
+attempt's outcome only from evidence newer than it), which `settle_order` runs for each
+fulfillment before planning the order's next status read. The order and its fulfillment rows
+are locked while that happens, so a webhook, a poll and an attempt's claim never overwrite
+each other.
+
+Webhooks (`{id, category, label, value, info}`) go through the same functions:
+FULFILLMENT_ORDER is a fulfillment reading, FULFILLMENT_TXN one transaction, ORDER the order's
+status (its fulfillments are then read now); VALIDATION_V2 and other labels are not ours.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.domain.payout import (
@@ -23,85 +27,132 @@ from billing.domain.payout import (
     FulfillmentView,
     Observation,
     OpenAttempt,
+    TxnView,
+    attempt_threshold,
     is_stale,
     needs_polling,
     next_poll_at,
     on_status,
     should_apply,
 )
-from billing.gateway import FulfillmentResult, PayoutOrderResult, loose, parse_payout_order
-from billing.gateway.results import parse_fulfillment
+from billing.gateway import (
+    FulfillmentResult,
+    PayoutOrderResult,
+    PayoutOrderSummary,
+    PayoutTransaction,
+    loose,
+    parse_payout_event,
+)
 from billing.store import payouts as store
-from billing.store.models import Fulfillment, PayoutAttempt, PayoutOrder
+from billing.store.models import Fulfillment, FulfillmentTransaction, PayoutAttempt, PayoutOrder
 
 log = logging.getLogger("billing.payouts")
 
 _S = AttemptState
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 __all__ = ["apply_payout_event", "evaluate", "observe_order", "settle_order"]
 
 
-# --- applying evidence (shared by track, refresh, resume and webhooks) ------------------------
+# --- taking in evidence (shared by track, refresh, resume and webhooks) -----------------------
 
 
-def _observe(
-    fulfillment: Fulfillment, result: FulfillmentResult, *, at: datetime | None, txns: int | None
+def record_transaction(
+    session: Session, fulfillment: Fulfillment, txn: PayoutTransaction, *, now: datetime
+) -> FulfillmentTransaction:
+    """Add a transaction we had not seen, or update the one we hold unless this reading of it
+    is older (by its `updatedAt`)."""
+    held = next(
+        (t for t in store.transactions_of(session, fulfillment.id) if t.ref == txn.ref), None
+    )
+    if held is None:
+        held = FulfillmentTransaction(
+            fulfillment_pk=fulfillment.id,
+            ref=txn.ref[:64],
+            status=txn.status,
+            learnt_at=now,
+        )
+        session.add(held)
+    elif (
+        txn.updated_at is not None
+        and held.juspay_updated_at is not None
+        and txn.updated_at < held.juspay_updated_at
+    ):
+        return held
+    held.status = txn.status
+    held.rail = txn.rail or held.rail
+    held.response_code = txn.response_code
+    held.response_message = (txn.response_message or "")[:255] or None
+    held.amount = txn.amount if txn.amount is not None else held.amount
+    held.juspay_created_at = txn.created_at or held.juspay_created_at
+    held.juspay_updated_at = txn.updated_at or held.juspay_updated_at
+    session.flush()
+    return held
+
+
+def observe_fulfillment(
+    session: Session, fulfillment: Fulfillment, result: FulfillmentResult, *, now: datetime
 ) -> bool:
-    """Take in one status reading unless it is older than what is held; True if taken."""
-    held = Observation(fulfillment.status, fulfillment.status_at, fulfillment.txn_count)
-    new = Observation(result.status, at, txns)
-    if not should_apply(new, held) and (new.status != held.status or is_stale(new, held)):
-        return False
-    fulfillment.status = result.status
-    if result.status == "FAILURE":
-        fulfillment.failure_code = result.failure_code
-        fulfillment.failure_message = (result.failure_message or "")[:255] or None
+    """Take in one reading of a fulfillment; True if its status was taken (not stale)."""
+    known = store.transactions_of(session, fulfillment.id)
+    listed = None if result.transactions is None else len(result.transactions)
+    held = Observation(fulfillment.status, fulfillment.status_at, len(known))
+    new = Observation(result.status, result.status_at, listed)
+    for txn in result.transactions or ():
+        record_transaction(session, fulfillment, txn, now=now)
+    fulfillment.beneficiary_type = result.beneficiary_type or fulfillment.beneficiary_type
     if result.is_retriable is not None:
         fulfillment.is_retriable = result.is_retriable
+    if result.attempt_threshold is not None:
+        fulfillment.attempt_threshold = result.attempt_threshold
     fulfillment.amount = result.amount if result.amount is not None else fulfillment.amount
-    fulfillment.method = result.method or fulfillment.method
-    fulfillment.beneficiary_type = result.beneficiary_type or fulfillment.beneficiary_type
-    if at is not None and (fulfillment.status_at is None or at > fulfillment.status_at):
-        fulfillment.status_at = at
-    if txns is not None and (fulfillment.txn_count is None or txns > fulfillment.txn_count):
-        fulfillment.txn_count = txns
-    return True
+    newest = _newest(store.transactions_of(session, fulfillment.id))
+    fulfillment.rail = (newest.rail if newest else None) or result.rail or fulfillment.rail
+    taken = should_apply(new, held) or (new.status == held.status and not is_stale(new, held))
+    if taken:
+        fulfillment.status = result.status
+        if result.status_at is not None and (
+            fulfillment.status_at is None or result.status_at > fulfillment.status_at
+        ):
+            fulfillment.status_at = result.status_at
+    if fulfillment.status == "FAILURE" and newest is not None:
+        fulfillment.failure_code = newest.response_code
+        fulfillment.failure_message = newest.response_message
+    return taken
+
+
+def _newest(transactions: Iterable[FulfillmentTransaction]) -> FulfillmentTransaction | None:
+    """The newest transaction by Juspay's createdAt; among equal dates, the later learnt."""
+    return max(transactions, key=lambda t: (t.juspay_created_at or _EARLIEST, t.id), default=None)
 
 
 def observe_order(
-    session: Session,
-    order: PayoutOrder,
-    result: PayoutOrderResult,
-    *,
-    at: datetime | None,
-    txns: Mapping[str, int],
-) -> tuple[list[Fulfillment], dict[str, str]]:
-    """Apply a whole payout order reading; returns its fulfillments and their prior statuses."""
-    if at is not None and (order.status_at is None or at >= order.status_at):
-        order.status, order.status_at = result.status, at
+    session: Session, order: PayoutOrder, result: PayoutOrderResult, *, now: datetime
+) -> list[Fulfillment]:
+    """Take in a whole payout order reading; returns its fulfillments, locked."""
+    if result.updated_at is None or order.status_at is None or result.updated_at >= order.status_at:
+        order.status = result.status
+        order.status_at = result.updated_at or order.status_at
     if result.amount is not None:
         order.amount = result.amount
     held = {f.fulfillment_id: f for f in store.fulfillments_of(session, order.id, for_update=True)}
-    previous = {fid: f.status for fid, f in held.items()}
     for item in result.fulfillments:
         fulfillment = held.get(item.id)
         if fulfillment is None:
-            fulfillment = _new_fulfillment(session, order, item, at=at)
+            fulfillment = _new_fulfillment(session, order, item, now=now)
             held[item.id] = fulfillment
-            previous[item.id] = item.status
-        _observe(fulfillment, item, at=at, txns=txns.get(item.id))
-    return list(held.values()), previous
+        observe_fulfillment(session, fulfillment, item, now=now)
+    return list(held.values())
 
 
 def _new_fulfillment(
-    session: Session, order: PayoutOrder, item: FulfillmentResult, *, at: datetime | None
+    session: Session, order: PayoutOrder, item: FulfillmentResult, *, now: datetime
 ) -> Fulfillment:
-    now = at or order.updated_at
     fulfillment = Fulfillment(
         fulfillment_id=item.id,
         payout_order_pk=order.id,
         status=item.status,
-        status_at=at,
+        status_at=item.status_at,
         attempt_state=_S.IDLE,
         attempts_made=0,
         max_attempts=3,
@@ -114,14 +165,32 @@ def _new_fulfillment(
     return fulfillment
 
 
-def evaluate(session: Session, fulfillment: Fulfillment, previous: str, *, now: datetime) -> None:
-    """Move the fulfillment's attempt state for the status it holds now (domain.on_status)."""
+# --- deciding -----------------------------------------------------------------------------------
+
+
+def evaluate(session: Session, fulfillment: Fulfillment, *, now: datetime) -> None:
+    """Move the fulfillment's attempt state for what it holds now (domain.on_status)."""
     attempt = store.open_attempt(session, fulfillment.id)
+    open_attempt: OpenAttempt | None = None
+    new_txns: tuple[TxnView, ...] = ()
+    if attempt is not None:
+        open_attempt = OpenAttempt(
+            number=attempt.number,
+            answer=AttemptAnswer(attempt.state),
+            sent_at=attempt.created_at,
+            baseline_status_at=attempt.baseline_status_at,
+        )
+        later = [
+            t for t in store.transactions_of(session, fulfillment.id)
+            if t.id > attempt.baseline_txn_pk
+        ]  # fmt: skip
+        later.sort(key=lambda t: (t.juspay_created_at or _EARLIEST, t.id))
+        new_txns = tuple(TxnView(t.status, t.juspay_created_at) for t in later)
     step = on_status(
         FulfillmentView(
             status=fulfillment.status,
-            previous_status=previous,
-            method=fulfillment.method,
+            status_at=fulfillment.status_at,
+            beneficiary_type=fulfillment.beneficiary_type,
             failure_code=fulfillment.failure_code,
             is_retriable=fulfillment.is_retriable,
             attempt_state=_S(fulfillment.attempt_state),
@@ -129,11 +198,9 @@ def evaluate(session: Session, fulfillment: Fulfillment, previous: str, *, now: 
             max_attempts=fulfillment.max_attempts,
             has_card=fulfillment.card_ciphertext is not None,
             next_attempt_at=fulfillment.next_attempt_at,
-            open_attempt=None
-            if attempt is None
-            else OpenAttempt(
-                AttemptAnswer(attempt.state), attempt.answered_at or attempt.created_at
-            ),
+            open_attempt=open_attempt,
+            new_txns=new_txns,
+            threshold=attempt_threshold(fulfillment.attempt_threshold),
             stop_reason=fulfillment.stop_reason,
         ),
         now=now,
@@ -155,6 +222,8 @@ def evaluate(session: Session, fulfillment: Fulfillment, previous: str, *, now: 
     if changed:
         if step.attempt_state is _S.DUE and fulfillment.attempt_state != _S.DUE:
             fulfillment.dispatched_at = None
+        if step.attempt_state is _S.REVIEW and fulfillment.attempt_state != _S.REVIEW:
+            log.warning("payout %s to review: %s", fulfillment.fulfillment_id, step.stop_reason)
         fulfillment.attempt_state = step.attempt_state
         fulfillment.next_attempt_at = step.next_attempt_at
         fulfillment.stop_reason = (step.stop_reason or "")[:255] or None
@@ -165,38 +234,49 @@ def settle_order(
     session: Session,
     order: PayoutOrder,
     fulfillments: list[Fulfillment],
-    previous: Mapping[str, str],
     *,
     now: datetime,
     replan: bool,
 ) -> str:
     """Evaluate every fulfillment, then decide when the order is read again (None: settled)."""
     for fulfillment in fulfillments:
-        evaluate(
-            session,
-            fulfillment,
-            previous.get(fulfillment.fulfillment_id, fulfillment.status),
-            now=now,
-        )
+        evaluate(session, fulfillment, now=now)
     order.updated_at = now
     open_ = [f for f in fulfillments if needs_polling(f.status, _S(f.attempt_state))]
     if not open_:
         order.next_check_at = None
-    elif replan:  # after a status read: the back-off counts from the latest attempt
-        anchor = session.scalar(
-            select(PayoutAttempt.created_at)
-            .where(PayoutAttempt.fulfillment_pk.in_([f.id for f in open_]))
-            .order_by(PayoutAttempt.created_at.desc())
-            .limit(1)
-        )
-        order.next_check_at = next_poll_at(now, anchor=anchor or order.created_at)
-    elif order.next_check_at is None:  # an event opened it: start reading it from now
-        order.next_check_at = next_poll_at(now, anchor=now)
-    if open_ and order.next_check_at is None:
-        log.warning("payout %s: open past its polling age; waiting for webhooks", order.order_id)
+    else:
+        planned = [when for f in open_ if (when := _next_read(session, order, f, now)) is not None]
+        if replan:  # after a status read: the back-off counts from the latest attempt
+            order.next_check_at = min(planned, default=None)
+        elif order.next_check_at is None:  # an event opened it: start reading it
+            order.next_check_at = min(planned, default=None) or next_poll_at(now, anchor=now)
+        else:  # never later than a waiting attempt's threshold
+            store.schedule_check(order, min(planned, default=None))
+        if order.next_check_at is None:
+            log.warning(
+                "payout %s: open past its polling age; waiting for webhooks", order.order_id
+            )
     order.dispatched_at = None if order.next_check_at is None else order.dispatched_at
     states = ", ".join(f"{f.fulfillment_id} {f.status}/{f.attempt_state}" for f in fulfillments)
     return f"{order.status}: {states}"
+
+
+def _next_read(
+    session: Session, order: PayoutOrder, fulfillment: Fulfillment, now: datetime
+) -> datetime | None:
+    attempts = store.attempts_of(session, fulfillment.id)
+    latest: PayoutAttempt | None = attempts[-1] if attempts else None
+    waiting = None
+    if fulfillment.attempt_state == _S.WAITING:
+        open_attempt = store.open_attempt(session, fulfillment.id)
+        waiting = None if open_attempt is None else open_attempt.created_at
+    return next_poll_at(
+        now,
+        anchor=latest.created_at if latest is not None else order.created_at,
+        waiting_since=waiting,
+        threshold=attempt_threshold(fulfillment.attempt_threshold),
+    )
 
 
 # --- webhooks ---------------------------------------------------------------------------------
@@ -205,104 +285,88 @@ def settle_order(
 def apply_payout_event(
     sessions: sessionmaker[Session], event: Mapping[str, object], *, now: datetime
 ) -> str:
-    """Apply a stored payout webhook (`{id, category, label, value, info{createdAt}}`).
+    """Apply a stored payout webhook (`{id, category, label, value, info}`) like a status read.
 
-    FULFILLMENT_ORDER (one fulfillment) and ORDER (the whole order) update what we hold when
-    they are newer (an older event never moves a fulfillment back; SUCCESS is never left) and
-    may make a failed PLAIN_CARD fulfillment due for an attempt. FULFILLMENT_TXN and undated
-    events are hints: the order is read again now. Events for orders we do not track are
-    ignored. A malformed event raises `InvalidField` naming the field. Safe to apply twice.
+    FULFILLMENT_ORDER updates the fulfillment when it is newer (an older event never moves it
+    back; SUCCESS is never left); FULFILLMENT_TXN records a transaction, which may be the
+    outcome of an attempt; ORDER updates the order's status and has its open fulfillments read
+    now. Events about what we do not track are ignored. A malformed event raises `InvalidField`
+    naming the field. Safe to apply twice.
     """
-    category = loose.required_text(event.get("category"), "category").upper()
-    value = loose.mapping(event.get("value"), "value") or {}
-    info = loose.mapping(event.get("info"), "info") or {}
-    at = loose.instant(info.get("createdAt"), "info.createdAt")
-    if category == "FULFILLMENT_ORDER":
-        item = parse_fulfillment(value, prefix="value")
-        order_id = loose.text(value.get("orderId"), "value.orderId")
-        return _apply_fulfillment_event(
-            sessions, order_id, item, at=at, txns=_txn_count(value), now=now
-        )
-    if category == "ORDER":
-        result = parse_payout_order(value)
-        raw = value.get("fulfillments")
-        txns = {}
-        for entry in raw if isinstance(raw, list) else []:
-            count = _txn_count(entry) if isinstance(entry, Mapping) else None
-            if count is not None and entry.get("id"):
-                txns[str(entry["id"])] = count
-        return _apply_order_event(sessions, result, at=at, txns=txns, now=now)
-    if category == "FULFILLMENT_TXN":
-        order_id = loose.text(value.get("orderId"), "value.orderId")
-        return _hint(sessions, order_id, now=now, why="transaction event")
-    return f"ignored: category {category}"
+    label = loose.required_text(event.get("label"), "label").upper()
+    value = loose.required_text(event.get("value"), "value")
+    info = loose.mapping(event.get("info"), "info")
+    if info is None:
+        return f"ignored: {label} without info"
+    content = parse_payout_event(label, value, info)
+    if content.fulfillment is not None:
+        return _apply_fulfillment(sessions, content.fulfillment, now=now)
+    if content.transaction is not None:
+        return _apply_transaction(sessions, content.transaction, now=now)
+    if content.order is not None:
+        return _apply_order(sessions, content.order, now=now)
+    if label == "VALIDATION_V2":
+        return f"ignored: beneficiary validation {value}: billing tracks no validations"
+    return f"ignored: label {label}"
 
 
-def _txn_count(value: Mapping[str, Any]) -> int | None:
-    transactions = value.get("transactions")
-    return len(transactions) if isinstance(transactions, list) else None
+def _locked(
+    session: Session, fulfillment_id: str
+) -> tuple[Fulfillment, PayoutOrder, list[Fulfillment]] | None:
+    found = store.lock_fulfillment(session, fulfillment_id=fulfillment_id)
+    if found is None:
+        return None
+    fulfillment, order = found
+    return fulfillment, order, store.fulfillments_of(session, order.id, for_update=True)
 
 
-def _apply_fulfillment_event(
-    sessions: sessionmaker[Session],
-    order_id: str | None,
-    item: FulfillmentResult,
-    *,
-    at: datetime | None,
-    txns: int | None,
-    now: datetime,
+def _apply_fulfillment(
+    sessions: sessionmaker[Session], item: FulfillmentResult, *, now: datetime
 ) -> str:
-    if at is None:
-        return _hint(sessions, order_id, now=now, why="undated event")
     with sessions() as session, session.begin():
-        found = store.find_fulfillment(session, item.id)
+        found = _locked(session, item.id)
         if found is None:
-            known = order_id is not None and store.find_order(session, order_id) is not None
-            if not known:
-                return f"ignored: fulfillment {item.id} is not tracked"
-        else:
-            order_id = found[1].order_id
-        assert order_id is not None
-        order = store.find_order(session, order_id, for_update=True)
-        assert order is not None
-        fulfillments = store.fulfillments_of(session, order.id, for_update=True)
-        target = next((f for f in fulfillments if f.fulfillment_id == item.id), None)
-        if target is None:
-            target = _new_fulfillment(session, order, item, at=at)
-            fulfillments.append(target)
-        previous = {f.fulfillment_id: f.status for f in fulfillments}
-        taken = _observe(target, item, at=at, txns=txns)
-        settle_order(session, order, fulfillments, previous, now=now, replan=False)
+            return f"ignored: fulfillment {item.id} is not tracked"
+        fulfillment, order, fulfillments = found
+        if item.status_at is None:  # undated: a hint, the order is read now
+            store.schedule_check(order, now)
+            return f"undated event: order {order.order_id} will be read now"
+        taken = observe_fulfillment(session, fulfillment, item, now=now)
+        settle_order(session, order, fulfillments, now=now, replan=False)
         verdict = "applied" if taken else "stale"
-        return f"{verdict}: {item.id} {target.status}/{target.attempt_state}"
+        return f"{verdict}: {item.id} {fulfillment.status}/{fulfillment.attempt_state}"
 
 
-def _apply_order_event(
-    sessions: sessionmaker[Session],
-    result: PayoutOrderResult,
-    *,
-    at: datetime | None,
-    txns: Mapping[str, int],
-    now: datetime,
+def _apply_transaction(
+    sessions: sessionmaker[Session], txn: PayoutTransaction, *, now: datetime
 ) -> str:
-    if at is None:
-        return _hint(sessions, result.order_id, now=now, why="undated event")
+    assert txn.fulfillment_id is not None  # required in a FULFILLMENT_TXN
     with sessions() as session, session.begin():
-        order = store.find_order(session, result.order_id, for_update=True)
-        if order is None:
-            return f"ignored: payout order {result.order_id} is not tracked"
-        fulfillments, previous = observe_order(session, order, result, at=at, txns=txns)
-        return "applied: " + settle_order(
-            session, order, fulfillments, previous, now=now, replan=False
+        found = _locked(session, txn.fulfillment_id)
+        if found is None:
+            return f"ignored: fulfillment {txn.fulfillment_id} is not tracked"
+        fulfillment, order, fulfillments = found
+        record_transaction(session, fulfillment, txn, now=now)
+        settle_order(session, order, fulfillments, now=now, replan=False)
+        return (
+            f"applied: {fulfillment.fulfillment_id} transaction {txn.ref} {txn.status}; "
+            f"{fulfillment.status}/{fulfillment.attempt_state}"
         )
 
 
-def _hint(sessions: sessionmaker[Session], order_id: str | None, *, now: datetime, why: str) -> str:
-    if order_id is None:
-        return f"ignored: {why} without orderId"
+def _apply_order(
+    sessions: sessionmaker[Session], summary: PayoutOrderSummary, *, now: datetime
+) -> str:
     with sessions() as session, session.begin():
-        order = store.find_order(session, order_id, for_update=True)
+        order = store.find_order(session, summary.order_id, for_update=True)
         if order is None:
-            return f"ignored: payout order {order_id} is not tracked"
-        store.schedule_check(order, now)
-    return f"{why}: order {order_id} will be read now"
+            return f"ignored: payout order {summary.order_id} is not tracked"
+        at = summary.updated_at
+        if at is not None and order.status_at is not None and at < order.status_at:
+            return f"stale: order {order.order_id} {summary.status}"
+        order.status, order.status_at = summary.status, at or order.status_at
+        fulfillments = store.fulfillments_of(session, order.id, for_update=True)
+        if any(needs_polling(f.status, _S(f.attempt_state)) for f in fulfillments):
+            store.schedule_check(order, now)  # what moved is in the fulfillments: read them
+            return f"applied: order {order.order_id} {summary.status}; read now"
+        return f"applied: order {order.order_id} {summary.status}"

@@ -2,7 +2,8 @@
 
 A registration is validated at the edge (`parse_registration`), then `PayoutRegistry.track`
 reads the order from Juspay and stores it, with the card sealed under BILLING_CARD_DATA_KEY on
-its PLAIN_CARD fulfillments (cards.card_secret: never a CVV).
+its PLAIN_CARD fulfillments (those whose `beneficiaryDetails.type` is PLAIN_CARD; the method
+lists only name the rail) (cards.card_secret: never a CVV).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.domain.errors import InvalidField
-from billing.domain.payout import parse_expiry, parse_sender_details
+from billing.domain.payout import PLAIN_CARD, parse_expiry, parse_sender_details
 from billing.gateway import CardNumber, CardToken, GatewayError, OrderNotFound, loose
 from billing.services import Clock, NotFoundError, ServiceError
 from billing.services.payouts.attempts import PayoutPolicy
@@ -130,7 +131,8 @@ def read_registrations(path: Path) -> Iterator[tuple[int, Registration | Invalid
 class TrackReport:
     order_id: str
     status: str
-    fulfillments: list[tuple[str, str | None, str, str]]  # (id, method, status, attempt state)
+    # (id, beneficiary type, rail, status, attempt state)
+    fulfillments: list[tuple[str, str | None, str | None, str, str]]
     card_attached_to: list[str]
 
 
@@ -176,7 +178,7 @@ class PayoutRegistry:
                     order_id=reg.order_id,
                     customer_id=reg.customer_id,
                     status=result.status,
-                    status_at=now,
+                    status_at=result.updated_at,
                     checks=0,
                     created_at=now,
                     updated_at=now,
@@ -184,9 +186,9 @@ class PayoutRegistry:
                 session.add(order)
                 session.flush()
             order.customer_id = reg.customer_id
-            fulfillments, previous = observe_order(session, order, result, at=now, txns={})
+            fulfillments = observe_order(session, order, result, now=now)
             for fulfillment in fulfillments:
-                if (fulfillment.method or "").upper() != "PLAIN_CARD":
+                if (fulfillment.beneficiary_type or "").upper() != PLAIN_CARD:
                     continue
                 fulfillment.max_attempts = self.policy.max_attempts
                 if vault is not None and reg.card is not None:
@@ -200,9 +202,10 @@ class PayoutRegistry:
                     fulfillment.sender_ciphertext = vault.seal(
                         reg.sender_details, context=fulfillment.fulfillment_id
                     )
-            settle_order(session, order, fulfillments, previous, now=now, replan=True)
+            settle_order(session, order, fulfillments, now=now, replan=True)
             summary = [
-                (f.fulfillment_id, f.method, f.status, f.attempt_state) for f in fulfillments
+                (f.fulfillment_id, f.beneficiary_type, f.rail, f.status, f.attempt_state)
+                for f in fulfillments
             ]
             status = order.status
         if reg.card is not None and not attached:
@@ -241,5 +244,3 @@ class PayoutRegistry:
         if self.vault is None:
             raise CardDataKeyMissing()
         return self.vault
-
-    # -- status -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.domain.errors import InvalidField
-from billing.domain.payout import AttemptState
+from billing.domain.payout import AttemptOutcome, AttemptState
 from billing.gateway import GatewayError
 from billing.services import Clock, NotFoundError
 from billing.services.payouts.attempts import PayoutAttempts, PayoutPolicy
@@ -133,9 +133,9 @@ class Payouts:
         with self.sessions() as session, session.begin():
             order = store.find_order(session, order_id, for_update=True)
             assert order is not None
-            fulfillments, previous = observe_order(session, order, result, at=now, txns={})
+            fulfillments = observe_order(session, order, result, now=now)
             order.last_error = None
-            return settle_order(session, order, fulfillments, previous, now=now, replan=True)
+            return settle_order(session, order, fulfillments, now=now, replan=True)
 
     def _check_failed(self, order_id: str, error: GatewayError) -> str:
         now = self.clock()
@@ -225,22 +225,32 @@ def claim_due_payouts(
 def resume(sessions: sessionmaker[Session], *, now: datetime, order_id: str | None = None) -> int:
     """Lift a 401 halt (every HALTED fulfillment is due now) or, for one order, re-arm its
     STOPPED fulfillments that may still be attempted (after fixing their card or the CVV
-    provider). Returns how many fulfillments are due again."""
+    provider) and those in REVIEW: resuming one whose attempt's outcome never came is the
+    operator saying, after checking with Juspay, that it did not land (NOT_LANDED), so it may
+    be attempted again. Returns how many fulfillments are due again."""
+    states = [_S.HALTED] + ([_S.STOPPED, _S.REVIEW] if order_id else [])
     with sessions() as session, session.begin():
-        statement = select(Fulfillment).where(
-            Fulfillment.attempt_state.in_([_S.HALTED] + ([_S.STOPPED] if order_id else []))
-        )
+        statement = select(Fulfillment).where(Fulfillment.attempt_state.in_(states))
         if order_id is not None:
-            order = store.find_order(session, order_id)
+            order = store.find_order(session, order_id, for_update=True)
             if order is None:
                 raise NotFoundError(f"payout order {order_id} is not tracked")
             statement = statement.where(Fulfillment.payout_order_pk == order.id)
         resumed = 0
         for fulfillment in session.scalars(statement.with_for_update()):
+            if fulfillment.attempt_state == _S.REVIEW:
+                attempt = store.open_attempt(session, fulfillment.id)
+                if attempt is not None:
+                    attempt.outcome, attempt.settled_at = AttemptOutcome.NOT_LANDED, now
+                    log.warning(
+                        "payout %s attempt %s: NOT_LANDED, on the operator's word",
+                        fulfillment.fulfillment_id,
+                        attempt.number,
+                    )
             fulfillment.attempt_state = _S.IDLE
             fulfillment.next_attempt_at = None
             fulfillment.stop_reason = None
-            evaluate(session, fulfillment, fulfillment.status, now=now)
+            evaluate(session, fulfillment, now=now)
             resumed += int(fulfillment.attempt_state == _S.DUE)
     log.warning("payout attempts resumed: %s fulfillments due again", resumed)
     return resumed

@@ -20,10 +20,11 @@ from billing.services.webhook_events.content import (
     NOTIFICATION_EVENTS,
     ORDER_EVENTS,
     PAYOUT,
-    PAYOUT_CATEGORIES,
+    PAYOUT_LABELS,
     EventContent,
     UnusableEventError,
     read_content,
+    read_payout_content,
 )
 from billing.services.webhook_events.inbox import (
     CLAIM_LEASE,
@@ -56,7 +57,7 @@ __all__ = [
     "NOTIFICATION_EVENTS",
     "ORDER_EVENTS",
     "PAYOUT",
-    "PAYOUT_CATEGORIES",
+    "PAYOUT_LABELS",
     "POISONED",
     "PROCESSED",
     "RECEIVED",
@@ -72,6 +73,7 @@ __all__ = [
     "payout_handler",
     "process_pending",
     "read_content",
+    "read_payout_content",
     "store_event",
     "sweep_unprocessed",
 ]

@@ -1,5 +1,6 @@
 """What a stored event says, read the same way at the edge (the receiver's 422) and when it is
-processed: the event names billing acts on and their typed `content`. Pure: no IO."""
+processed: the EC event names and payout labels billing acts on, and their typed content.
+Pure: no IO."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TypeVar
 
 from billing.domain.errors import InvalidField
 from billing.domain.mandate import MandateStatus
-from billing.gateway import loose
+from billing.gateway import PayoutEventContent, loose, parse_payout_event
 from billing.gateway.results import (
     MandateInfo,
     NotificationResult,
@@ -33,7 +34,9 @@ MANDATE_EVENTS: Mapping[str, MandateStatus] = {
 }
 ORDER_EVENTS = frozenset({"ORDER_SUCCEEDED", "ORDER_FAILED"})
 NOTIFICATION_EVENTS = frozenset({"NOTIFICATION_SUCCEEDED", "NOTIFICATION_FAILED"})
-PAYOUT_CATEGORIES = frozenset({"ORDER", "FULFILLMENT_ORDER", "FULFILLMENT_TXN"})
+# Payout webhook labels (juspay-api.md §6.3), each applied by the payouts service like a status
+# read; VALIDATION_V2 (a beneficiary validation) is stored and answered there as not ours.
+PAYOUT_LABELS = frozenset({"ORDER", "FULFILLMENT_ORDER", "FULFILLMENT_TXN", "VALIDATION_V2"})
 
 
 class UnusableEventError(ServiceError):
@@ -61,6 +64,17 @@ def read_content(event_name: str, content: Mapping[str, object]) -> EventContent
     if event_name in NOTIFICATION_EVENTS:
         return EventContent(notification=_section(content, "notification", parse_notification))
     return EventContent()
+
+
+def read_payout_content(label: str, value: str, info: Mapping[str, object]) -> PayoutEventContent:
+    """Type a payout event's `info` for its label with the gateway's parser; `InvalidField`
+    names the field from the envelope down (`info.FulfillmentId`)."""
+    try:
+        return parse_payout_event(label.upper(), value, info)
+    except (ArithmeticError, TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidField):
+            raise
+        raise InvalidField("info", "unreadable value") from None
 
 
 T = TypeVar("T")

@@ -27,7 +27,7 @@ from billing.services.mandates.registry import RowError, apply_status, import_ma
 from billing.services.webhook_events.content import (
     MANDATE_EVENTS,
     PAYOUT,
-    PAYOUT_CATEGORIES,
+    PAYOUT_LABELS,
     UnusableEventError,
     content_of,
     decode_body,
@@ -306,7 +306,7 @@ class WebhookEvents:
         return Handled(PROCESSED, f"{juspays} failed: {matched}")
 
     def _payout(self, event: _Claim) -> Handled:
-        if event.event_name.upper() not in PAYOUT_CATEGORIES:
+        if event.event_name.upper() not in PAYOUT_LABELS:
             return Handled(IGNORED, f"payout {event.event_name} is not an event billing acts on")
         apply = payout_handler()
         if apply is None:
