@@ -235,7 +235,10 @@ class WebhookEvent(Base):
     # One of RECEIVED, PROCESSED, IGNORED, POISONED, UNMATCHED (about something we cannot
     # match exactly, e.g. Juspay's PDN failing for no pending order's day: for review).
     state: Mapped[str] = mapped_column(String(10))
+    # Claims of the event (also its row version); `failures` counts only the errors of its
+    # content or handler (a transient storage error does not count): POISONED at MAX_ATTEMPTS.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(255))
     # What processing did ("mandate m1 ACTIVE", "ignored: unknown debit order"), for support.
     outcome: Mapped[str | None] = mapped_column(String(255))

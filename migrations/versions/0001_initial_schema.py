@@ -86,6 +86,7 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.String(length=255), nullable=True),
         sa.Column("outcome", sa.String(length=255), nullable=True),
         sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
