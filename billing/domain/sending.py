@@ -8,6 +8,8 @@ execution path asks the same questions per debit:
 2. may the mandate be debited, as we know it here? (`may_send`)
 3. with a try behind it: has that order failed for good at Juspay, read just now?
    (`previous_try_allows`)
+4. does the debit still fit the mandate's terms as they are now: its amount, its period and
+   window, its flow? (`terms_misfit`; also asked of every open debit when the terms change)
 
     Verdict.SEND   go
     Verdict.HOLD   not now: the mandate is paused, not yet active, or held until a sync from
@@ -20,12 +22,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
-from billing.domain.calendar import require_aware
-from billing.domain.mandate import FINAL_MANDATE_STATUSES, MandateStatus
+from billing.domain.calendar import Period, require_aware
+from billing.domain.errors import InvalidField
+from billing.domain.mandate import (
+    FINAL_MANDATE_STATUSES,
+    MandateStatus,
+    Terms,
+    validate_plan_amount,
+)
 from billing.domain.outcomes import Outcome
-from billing.domain.schedule import DebitCalendar
+from billing.domain.schedule import DebitCalendar, cycle, cycle_number_at
 from billing.domain.timing import merchant_execution_at
 
 
@@ -98,3 +107,46 @@ def notice_still_serves(
     execute_at = merchant_execution_at(txn_date, now)
     same_day = calendar.local_date(execute_at) == calendar.local_date(txn_date)
     return same_day and execute_at < window_closes_at
+
+
+def terms_misfit(
+    terms: Terms,
+    *,
+    amount: Decimal,
+    period: Period,
+    window: Period,
+    flow: str,
+    flow_now: str | None,
+    calendar: DebitCalendar,
+) -> str | None:
+    """Why a debit planned as (amount, period, window, flow) no longer fits `terms`, or None.
+
+    Asked before every send and when the terms change: a debit planned under old terms (a
+    max_amount lowered under its amount, a rule day moved, a start_date that puts its period
+    outside the mandate, a payment method with another flow) is never sent as it stands.
+    `flow_now` is the flow the mandate's payment method takes today (None: not checked).
+    """
+    try:
+        validate_plan_amount(terms, amount)
+    except InvalidField as exc:
+        return f"amount {amount} no longer fits the terms: {exc.reason}"
+    if terms.frequency.is_periodic:
+        number = cycle_number_at(terms, period.first_day)
+        found = None if number is None else cycle(terms, number, calendar)
+        if found is None:
+            return f"the terms have no debit in the period {_days(period)} any more"
+        if found.period != period:
+            return f"period now {_days(found.period)}, was {_days(period)}"
+        if found.window != window:
+            return f"window now {_days(found.window)}, was {_days(window)}"
+    elif period != window or not terms.covers(window.first_day):
+        return f"a {terms.frequency} mandate has no calendar debit on {_days(window)}"
+    if flow_now is not None and flow_now != flow:
+        return f"flow now {flow_now}, was {flow}"
+    return None
+
+
+def _days(period: Period) -> str:
+    if period.first_day == period.last_day:
+        return period.first_day.isoformat()
+    return f"{period.first_day}..{period.last_day}"

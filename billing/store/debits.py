@@ -7,7 +7,7 @@ another worker got there first, and the caller must do nothing more with that ro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,6 +32,16 @@ class NewDebit:
     planned_at: datetime
     window_closes_at: datetime
     due_at: datetime
+    # The billing period it collects; None = its window (a presented debit: one day).
+    period_first_day: date | None = None
+    period_last_day: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    id: int
+    mandate_pk: int
+    cycle: int
 
 
 def insert_planned(
@@ -46,6 +56,18 @@ def insert_planned(
     Returns the ids of the rows actually created, so running planning twice (or from two
     workers at once) creates each debit exactly once; the unique constraint is the arbiter.
     """
+    return [row.id for row in insert_planned_rows(session, debits, at=at, cause=cause)]
+
+
+def insert_planned_rows(
+    session: Session,
+    debits: Sequence[NewDebit],
+    *,
+    at: datetime,
+    cause: str = "planned from the mandate calendar",
+) -> list[Created]:
+    """`insert_planned`, naming each created row's (mandate, cycle): the caller can tell which
+    of its debits found their cycle taken."""
     if not debits:
         return []
     rows = [
@@ -56,6 +78,8 @@ def insert_planned(
             "flow": d.flow,
             "amount": d.amount,
             "currency": d.currency,
+            "period_first_day": d.period_first_day or d.window_first_day,
+            "period_last_day": d.period_last_day or d.window_last_day,
             "window_first_day": d.window_first_day,
             "window_last_day": d.window_last_day,
             "planned_at": d.planned_at,
@@ -72,10 +96,10 @@ def insert_planned(
     statement = (
         module.insert(Debit)
         .on_conflict_do_nothing(index_elements=["mandate_pk", "cycle"])
-        .returning(Debit.id)
+        .returning(Debit.id, Debit.mandate_pk, Debit.cycle)
     )
-    created = [row[0] for row in session.execute(statement, rows)]
-    record_history(session, [(i, None, "PLANNED", cause, None) for i in created], at=at)
+    created = [Created(*row) for row in session.execute(statement, rows)]
+    record_history(session, [(c.id, None, "PLANNED", cause, None) for c in created], at=at)
     return created
 
 
@@ -168,3 +192,41 @@ def with_mandate(session: Session, debit_id: int) -> tuple[Debit, Mandate] | Non
 def counts_by_state(session: Session) -> dict[str, int]:
     rows = session.execute(select(Debit.state, func.count()).group_by(Debit.state))
     return dict(rows.all())
+
+
+def periods_held(
+    session: Session, mandate_pks: Collection[int], *, since: date
+) -> dict[int, list[tuple[date, date]]]:
+    """The periods (first, last day) that debits of these mandates hold, ending on or after
+    `since`: every debit but one a change of terms superseded (index: mandate_pk,
+    period_last_day)."""
+    held: dict[int, list[tuple[date, date]]] = {}
+    if not mandate_pks:
+        return held
+    rows = session.execute(
+        select(Debit.mandate_pk, Debit.period_first_day, Debit.period_last_day).where(
+            Debit.mandate_pk.in_(list(mandate_pks)),
+            Debit.period_last_day >= since,
+            Debit.superseded_at.is_(None),
+        )
+    )
+    for pk, first, last in rows:
+        held.setdefault(pk, []).append((first, last))
+    return held
+
+
+def cycles_used(
+    session: Session, mandate_pks: Collection[int], *, from_number: int
+) -> dict[int, set[int]]:
+    """The cycle numbers from `from_number` up that debits of these mandates already have."""
+    used: dict[int, set[int]] = {}
+    if not mandate_pks:
+        return used
+    rows = session.execute(
+        select(Debit.mandate_pk, Debit.cycle).where(
+            Debit.mandate_pk.in_(list(mandate_pks)), Debit.cycle >= from_number
+        )
+    )
+    for pk, number in rows:
+        used.setdefault(pk, set()).add(number)
+    return used

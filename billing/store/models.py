@@ -2,7 +2,9 @@
 
 Idempotency lives in unique constraints, not in code paths that could race:
 - one mandate per `mandate_id`;
-- one debit per (mandate, cycle)                      SPEC §5
+- one debit per (mandate, cycle)                      SPEC §5 (the cycle number names its
+  orders and is never reused; which period a debit collects is `period_first_day` /
+  `period_last_day`, kept by planning: one live debit per period, see services/debits/planning)
 - one order per `order_id`, one per (debit, try)       SPEC §5
 - one notification per `reference` (object_reference_id)
 - one stored webhook per event id and kind            SPEC §7
@@ -113,10 +115,17 @@ class Debit(Base):
     flow: Mapped[str] = mapped_column(String(10))
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
+    # The billing period this debit collects (calendar days, mandate zone): its identity, which
+    # no change of terms re-numbers. A presented debit's period is its day.
+    period_first_day: Mapped[date] = mapped_column(Date)
+    period_last_day: Mapped[date] = mapped_column(Date)
     window_first_day: Mapped[date] = mapped_column(Date)
     window_last_day: Mapped[date] = mapped_column(Date)
     planned_at: Mapped[datetime] = mapped_column(UTCDateTime)
     window_closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when a change of the mandate's terms ended this debit before any order of it was
+    # recorded: its period no longer counts as taken and is planned again under the new terms.
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the next step of this debit is due (PDN, execution, retry); swept by beat.
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     tries: Mapped[int] = mapped_column(Integer, default=0)
@@ -134,6 +143,7 @@ class Debit(Base):
     __table_args__ = (
         UniqueConstraint("mandate_pk", "cycle"),
         Index(None, "state", "due_at"),
+        Index(None, "mandate_pk", "period_last_day"),
     )
 
 
@@ -225,7 +235,10 @@ class WebhookEvent(Base):
     # One of RECEIVED, PROCESSED, IGNORED, POISONED, UNMATCHED (about something we cannot
     # match exactly, e.g. Juspay's PDN failing for no pending order's day: for review).
     state: Mapped[str] = mapped_column(String(10))
+    # Claims of the event (also its row version); `failures` counts only the errors of its
+    # content or handler (a transient storage error does not count): POISONED at MAX_ATTEMPTS.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(255))
     # What processing did ("mandate m1 ACTIVE", "ignored: unknown debit order"), for support.
     outcome: Mapped[str | None] = mapped_column(String(255))

@@ -86,6 +86,7 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.String(length=255), nullable=True),
         sa.Column("outcome", sa.String(length=255), nullable=True),
         sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
@@ -113,10 +114,13 @@ def upgrade() -> None:
         sa.Column("flow", sa.String(length=10), nullable=False),
         sa.Column("amount", sa.Numeric(12, 2), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("period_first_day", sa.Date(), nullable=False),
+        sa.Column("period_last_day", sa.Date(), nullable=False),
         sa.Column("window_first_day", sa.Date(), nullable=False),
         sa.Column("window_last_day", sa.Date(), nullable=False),
         sa.Column("planned_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("window_closes_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("tries", sa.Integer(), nullable=False),
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
@@ -131,6 +135,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("mandate_pk", "cycle", name=op.f("uq_debits_mandate_pk_cycle")),
     )
     with op.batch_alter_table("debits", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_debits_mandate_pk_period_last_day"),
+            ["mandate_pk", "period_last_day"],
+            unique=False,
+        )
         batch_op.create_index(
             batch_op.f("ix_debits_state_due_at"), ["state", "due_at"], unique=False
         )
@@ -387,6 +396,7 @@ def downgrade() -> None:
     op.drop_table("fulfillments")
     with op.batch_alter_table("debits", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_debits_state_due_at"))
+        batch_op.drop_index(batch_op.f("ix_debits_mandate_pk_period_last_day"))
 
     op.drop_table("debits")
     with op.batch_alter_table("webhook_events", schema=None) as batch_op:

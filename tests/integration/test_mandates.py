@@ -153,9 +153,13 @@ def test_a_revoked_mandate_cannot_be_revived_by_an_import(app: Container, tmp_pa
     path = tmp_path / "m.csv"
     path.write_text(HEADER + "\n" + GOOD[0].rstrip(",") + ",REVOKED\n")
     run_import(app, path)
-    path.write_text(HEADER + "\n" + GOOD[0] + "\n")  # status defaults to ACTIVE
+    path.write_text(HEADER + "\n" + GOOD[0].rstrip(",") + ",ACTIVE\n")
     report = run_import(app, path)
     assert [(e.line, e.field) for e in report.errors] == [(2, "status")]
+    path.write_text(HEADER + "\n" + GOOD[0] + "\n")  # no status: the one held is kept
+    report = run_import(app, path)
+    assert report.errors == []
+    assert [(k.line, k.kept, k.in_file) for k in report.kept] == [(2, "REVOKED", None)]
     with app.sessions() as session:
         assert service.require(session, "mdt_card").status == "REVOKED"
 

@@ -45,8 +45,11 @@ from billing.services.debits.settlement import (
     order_outcome,
 )
 from billing.services.mandates.actions import try_release
+from billing.services.mandates.registry import planning_cursor, terms_of
+from billing.services.mandates.terms import misfit_of, supersede
 from billing.services.ports import DebitGateway
 from billing.store import debits as store
+from billing.store import mandates as mandate_store
 from billing.store.models import Debit, Mandate, Notification, Order
 
 log = logging.getLogger("billing.debits")
@@ -144,7 +147,11 @@ class Debits:
            mandate held after a failed status read tries the sync that lifts the hold; a try
            behind it has that order's status read (SPEC §5): charged or pending (Juspay's
            silent retry, a late charge) settles or waits, and nothing is sent.
-        3. The window against the instant Juspay would debit, and the mandate as known here
+        3. The debit against the mandate's terms as they are now (`domain.sending.terms_misfit`:
+           amount, period and window, flow): one planned under old terms is never sent; with no
+           order yet it is CANCELLED and its period planned again under the new terms, else
+           SKIPPED with the reason.
+        4. The window against the instant Juspay would debit, and the mandate as known here
            (`domain.sending.may_send`): SKIPPED or held, with the reason.
         Returns the terms of the order that may go (notification_id, execution_date), what to
         ask Juspay first, or what was done instead (a line for the caller).
@@ -157,7 +164,44 @@ class Debits:
             if mandate.hold_reason or previous is not None:
                 held = mandate.mandate_id if mandate.hold_reason else None
                 return _AskJuspay(held, previous, mandate.customer_id)
+        misfit = self._terms_check(session, debit, mandate, state, now)
+        if misfit is not None:
+            return misfit
         return self._local_checks(session, debit, mandate, state, now)
+
+    def _terms_check(
+        self, session: Session, debit: Debit, mandate: Mandate, state: DebitState, now: datetime
+    ) -> str | None:
+        """None when the debit fits its mandate's current terms; else what was done instead."""
+        planning = self.policy.planning
+        terms = terms_of(mandate)
+        flow_now = planning.flow_for(mandate.payment_method_type).value
+        reason = misfit_of(debit, terms, calendar=planning.calendar, flow_now=flow_now)
+        if reason is None:
+            return None
+        log.warning("debit %s not sent: %s", debit.id, reason)
+        if debit.tries == 0:
+            if not supersede(session, debit, state, reason, source="checked before sending",
+                             at=now):  # fmt: skip
+                return "changed meanwhile"
+            outcome = f"CANCELLED: {reason}; planned again under the new terms"
+            mandate.next_cycle, mandate.next_cycle_at = planning_cursor(
+                terms, MandateStatus(mandate.status), mandate.plan_amount, now=now,
+                calendar=planning.calendar,
+            )  # fmt: skip
+            mandate.updated_at = now
+        else:  # an order of it went out: its period stays its own, the debit ends here
+            cause = f"no longer fits the mandate's terms: {reason}"
+            if not store.move(session, debit.id, expected=state, target=_D.SKIPPED, at=now,
+                              cause=cause, values={"due_at": None}):  # fmt: skip
+                return "changed meanwhile"
+            outcome = f"SKIPPED: {reason}"
+        detail = {"open_debits": [{"debit": debit.id, "cycle": debit.cycle, "state": state.value,
+                                   "outcome": outcome}]}  # fmt: skip
+        mandate_store.record_changes(
+            session, [(mandate.id, "terms", "checked before sending", detail)], at=now
+        )
+        return f"not sent: {outcome}"
 
     def _claim(
         self,

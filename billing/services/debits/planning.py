@@ -4,12 +4,19 @@ Planning is idempotent and safe to run from two beats or two workers at once: ma
 selected through the (status, next_cycle_at) index (with SKIP LOCKED on PostgreSQL) and each
 (mandate, cycle) debit is inserted with ON CONFLICT DO NOTHING, so the unique constraint, not
 timing, decides who creates it.
+
+A debit's identity is the period it collects, not its cycle number: the number counts periods
+from start_date, and a change of start_date, frequency or rule re-numbers them. So a period
+that a debit already holds (any debit but one a change of terms superseded) is never planned
+again, and a cycle number a debit of another period has is never reused (its order ids would
+be that debit's): the period is planned under the next unused number, and said so.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -29,6 +36,8 @@ from billing.store import debits as debit_store
 from billing.store import mandates as mandate_store
 from billing.store.db import is_postgres
 from billing.store.models import Debit, Mandate
+
+log = logging.getLogger("billing.planning")
 
 FINAL_DEBIT_STATES = ("CHARGED", "FAILED", "SKIPPED", "CANCELLED", "MANUAL_REVIEW")
 # Not yet sent: a debit in one of these past its planned instant is overdue (catch-up after an
@@ -73,14 +82,24 @@ class PlanningPolicy:
 class PlanningReport:
     mandates_examined: int = 0
     debits_created: int = 0
+    # Periods not planned because a debit already holds them (a resume, a change of terms).
+    periods_already_held: int = 0
+    # Periods planned under another cycle number: theirs belongs to a debit of another period.
+    cycles_renumbered: int = 0
+    # Inserts that found their (mandate, cycle) taken (a concurrent planner): logged, counted.
+    cycles_taken: int = 0
 
 
-def _new_debit(mandate: Mandate, found: Cycle, policy: PlanningPolicy) -> debit_store.NewDebit:
+def _new_debit(
+    mandate: Mandate, found: Cycle, policy: PlanningPolicy, number: int
+) -> debit_store.NewDebit:
     flow = policy.flow_for(mandate.payment_method_type)
     assert mandate.plan_amount is not None  # selected mandates are schedulable
     return debit_store.NewDebit(
         mandate_pk=mandate.id,
-        cycle=found.number,
+        cycle=number,
+        period_first_day=found.period.first_day,
+        period_last_day=found.period.last_day,
         flow=flow.value,
         amount=mandate.plan_amount,
         currency=mandate.currency,
@@ -92,10 +111,10 @@ def _new_debit(mandate: Mandate, found: Cycle, policy: PlanningPolicy) -> debit_
     )
 
 
-def _plan_one(
+def _cycles_to_plan(
     mandate: Mandate, policy: PlanningPolicy, now: datetime, cutoff: datetime
-) -> tuple[list[debit_store.NewDebit], Cycle | None]:
-    """The debits to create for one mandate up to `cutoff`, and its next unplanned cycle."""
+) -> tuple[list[Cycle], Cycle | None]:
+    """The cycles of one mandate due for planning up to `cutoff`, and its next one after them."""
     terms = terms_of(mandate)
     cal = policy.calendar
     upcoming = None
@@ -106,13 +125,52 @@ def _plan_one(
     if upcoming is None or upcoming.window_closes_at <= now:
         # The cursor fell behind (an outage, a resume): never plan a window that has closed.
         upcoming = first_open_cycle(terms, now, cal)
-    planned: list[debit_store.NewDebit] = []
+    found: list[Cycle] = []
     if mandate.plan_amount is None:
-        return planned, None
+        return found, None
     while upcoming is not None and upcoming.planned_at <= cutoff:
-        planned.append(_new_debit(mandate, upcoming, policy))
+        found.append(upcoming)
         upcoming = next_cycle(terms, upcoming.number, cal)
-    return planned, upcoming
+    return found, upcoming
+
+
+@dataclass
+class _Batch:
+    """One batch's plan: the cycles found per mandate, filtered by what debits already hold."""
+
+    report: PlanningReport
+    debits: list[debit_store.NewDebit] = field(default_factory=list)
+
+    def add(
+        self,
+        mandate: Mandate,
+        found: Sequence[Cycle],
+        policy: PlanningPolicy,
+        held: list[tuple[date, date]],
+        used: set[int],
+    ) -> None:
+        for candidate in found:
+            period = candidate.period
+            if any(first <= period.last_day and period.first_day <= last for first, last in held):
+                log.info(
+                    "mandate %s: period %s..%s already has its debit; not planned again",
+                    mandate.mandate_id, period.first_day, period.last_day,
+                )  # fmt: skip
+                self.report.periods_already_held += 1
+                continue
+            number = candidate.number
+            if number in used:
+                number = max(used) + 1
+                log.warning(
+                    "mandate %s: cycle %s is another debit's (the terms changed since it was "
+                    "planned); period %s..%s planned as cycle %s",
+                    mandate.mandate_id, candidate.number, period.first_day, period.last_day,
+                    number,
+                )  # fmt: skip
+                self.report.cycles_renumbered += 1
+            used.add(number)
+            held.append((period.first_day, period.last_day))
+            self.debits.append(_new_debit(mandate, candidate, policy, number))
 
 
 def plan_debits(
@@ -130,23 +188,55 @@ def plan_debits(
             mandates = mandate_store.due_for_planning(
                 session, cutoff, limit=batch_size, skip_locked=is_postgres(session.get_bind())
             )
-            new_debits: list[debit_store.NewDebit] = []
+            batch = _Batch(report)
             cursors: list[tuple[int, int | None, datetime | None]] = []
+            found_per_mandate: list[tuple[Mandate, list[Cycle]]] = []
             for mandate in mandates:
-                planned, upcoming = _plan_one(mandate, policy, now, cutoff)
-                new_debits.extend(planned)
+                found, upcoming = _cycles_to_plan(mandate, policy, now, cutoff)
+                if found:
+                    found_per_mandate.append((mandate, found))
                 cursors.append(
                     (
                         mandate.id,
                         *((upcoming.number, upcoming.planned_at) if upcoming else (None, None)),
                     )
                 )
-            created = debit_store.insert_planned(session, new_debits, at=now)
+            pks = [m.id for m, _ in found_per_mandate]
+            firsts = [found[0] for _, found in found_per_mandate]
+            held = debit_store.periods_held(
+                session, pks, since=min((c.period.first_day for c in firsts), default=date.max)
+            )
+            used = debit_store.cycles_used(
+                session, pks, from_number=min((c.number for c in firsts), default=0)
+            )
+            for mandate, found in found_per_mandate:
+                batch.add(
+                    mandate, found, policy, held.get(mandate.id, []), used.get(mandate.id, set())
+                )
+            created = debit_store.insert_planned_rows(session, batch.debits, at=now)
+            _say_taken(batch.debits, created, report)
             mandate_store.set_cursors(session, cursors, at=now)
             report.mandates_examined += len(mandates)
             report.debits_created += len(created)
         if len(mandates) < batch_size:
             return report
+
+
+def _say_taken(
+    wanted: Sequence[debit_store.NewDebit],
+    created: Sequence[debit_store.Created],
+    report: PlanningReport,
+) -> None:
+    """A planned debit whose (mandate, cycle) was taken meanwhile is never dropped silently."""
+    made = {(c.mandate_pk, c.cycle) for c in created}
+    for debit in wanted:
+        if (debit.mandate_pk, debit.cycle) not in made:
+            log.warning(
+                "mandate pk %s: cycle %s (period %s..%s) was taken when it was inserted; "
+                "not planned by this pass",
+                debit.mandate_pk, debit.cycle, debit.period_first_day, debit.period_last_day,
+            )  # fmt: skip
+            report.cycles_taken += 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,10 +32,14 @@ from billing.domain.mandate import (
 from billing.domain.ordering import held_at, should_apply
 from billing.domain.schedule import DebitCalendar, first_open_cycle
 from billing.services import NotFoundError, ServiceError
+from billing.services.mandates.terms import open_debits_after_terms_change
 from billing.store import debits as debit_store
 from billing.store import mandates as store
 from billing.store.models import Debit, Mandate
 
+# The terms a planned debit depends on (its amount, window, period, flow): a change of any of
+# them has each open debit checked (`terms.open_debits_after_terms_change`).
+TERMS_OF_DEBITS = tuple(c for c in store.TERM_COLUMNS if c != "customer_id")
 # Debits not yet in flight: a mandate that ends takes them with it (SPEC §2).
 OPEN_DEBIT_STATES = ("PLANNED", "NOTIFYING", "NOTIFIED", "RETRY_SCHEDULED")
 _ID_LIMITS = {"mandate_id": 64, "customer_id": 128}
@@ -49,7 +53,7 @@ class MandateInput:
     customer_id: str
     terms: Terms
     plan_amount: Decimal | None
-    status: MandateStatus
+    status: MandateStatus | None  # None: the row names no status (keep what we know)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,21 @@ class RowError:
         return f"line {self.line}: {self.field}: {self.reason}"
 
 
+@dataclass(frozen=True, slots=True)
+class KeptStatus:
+    """A row whose status was not applied: the status held was kept, and why."""
+
+    line: int
+    mandate_id: str
+    kept: str
+    in_file: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        kept = f"status {self.kept} kept ({self.reason})"
+        return f"line {self.line}: mandate {self.mandate_id}: {kept}"
+
+
 @dataclass
 class ImportReport:
     rows: int = 0
@@ -70,6 +89,8 @@ class ImportReport:
     unchanged: int = 0
     bad: int = 0
     errors: list[RowError] = field(default_factory=list)  # the first MAX_KEPT_ERRORS
+    status_kept: int = 0
+    kept: list[KeptStatus] = field(default_factory=list)  # the first MAX_KEPT_ERRORS
 
 
 MAX_KEPT_ERRORS = 1000
@@ -103,7 +124,9 @@ def parse_mandate(
     else:
         plan = validate_plan_amount(terms, raw_amount)
     raw_status = fields.get("status")
-    status_text = str(raw_status).strip().upper() if raw_status not in (None, "") else "ACTIVE"
+    status_text = "" if raw_status is None else str(raw_status).strip().upper()
+    if not status_text:  # no status: keep the one we hold (ACTIVE for a new mandate)
+        return MandateInput(mandate_id, customer_id, terms, plan, None)
     try:
         status = MandateStatus(status_text)
     except ValueError:
@@ -162,7 +185,7 @@ def _columns(item: MandateInput) -> dict[str, Any]:
         "start_date": t.start_date,
         "end_date": t.end_date,
         "payment_method_type": t.payment_method_type.value,
-        "status": item.status.value,
+        "status": (item.status or MandateStatus.ACTIVE).value,
         "plan_amount": item.plan_amount,
     }
 
@@ -199,6 +222,34 @@ class _Importer:
             self.report.errors.append(problem)
         self.on_error(problem)
 
+    def keep(self, line: int, mandate_id: str, kept: str, item: MandateInput, why: str) -> None:
+        self.report.status_kept += 1
+        if len(self.report.kept) < MAX_KEPT_ERRORS:
+            in_file = None if item.status is None else item.status.value
+            self.report.kept.append(KeptStatus(line, mandate_id, kept, in_file, why))
+
+    def status_of(
+        self, line: int, mandate_id: str, item: MandateInput, old: Mapping[str, Any]
+    ) -> MandateStatus | RowError:
+        """The status an updated row leaves: the file's claim, dated now, under the same
+        order-safety rule as Juspay's events; the held one when the row names none."""
+        held = MandateStatus(old["status"])
+        if item.status is None:
+            if held is not MandateStatus.ACTIVE:
+                self.keep(line, mandate_id, held, item, "the file names no status")
+            return held
+        if item.status == held:
+            return held
+        if not can_transition_mandate(held, item.status):
+            return RowError(line, "status", f"a {held} mandate cannot become {item.status}")
+        if not should_apply(
+            held, old["status_at"], item.status, self.now, final=FINAL_MANDATE_STATUSES
+        ):
+            why = f"{held} was learnt at {old['status_at']:%Y-%m-%d %H:%M} UTC, after this file"
+            self.keep(line, mandate_id, held, item, why)
+            return held
+        return item.status
+
     def flush(self, batch: _Batch) -> None:
         if not batch.items:
             return
@@ -211,7 +262,11 @@ class _Importer:
             old = stored.get(mandate_id)
             if old is None:
                 cursor = planning_cursor(
-                    item.terms, item.status, item.plan_amount, now=self.now, calendar=self.calendar
+                    item.terms,
+                    item.status or MandateStatus.ACTIVE,
+                    item.plan_amount,
+                    now=self.now,
+                    calendar=self.calendar,
                 )
                 inserts.append(
                     {
@@ -225,16 +280,17 @@ class _Importer:
                     }
                 )
                 continue
+            status = self.status_of(line, mandate_id, item, old)
+            if isinstance(status, RowError):
+                self.error(status.line, status.field, status.reason)
+                continue
+            columns["status"] = status.value
             diff = {k: [old[k], v] for k, v in columns.items() if old[k] != v}
             if not diff:
                 self.report.unchanged += 1
                 continue
-            old_status = MandateStatus(old["status"])
-            if "status" in diff and not can_transition_mandate(old_status, item.status):
-                self.error(line, "status", f"a {old_status} mandate cannot become {item.status}")
-                continue
             cursor = planning_cursor(
-                item.terms, item.status, item.plan_amount, now=self.now, calendar=self.calendar
+                item.terms, status, item.plan_amount, now=self.now, calendar=self.calendar
             )
             updates.append(
                 {
@@ -250,10 +306,20 @@ class _Importer:
                 ("plan_amount", [k for k in diff if k == "plan_amount"]),
                 ("status", [k for k in diff if k == "status"]),
             ):
-                if keys:
-                    changes.append((old["id"], kind, self.source, {k: diff[k] for k in keys}))
-            if item.status in FINAL_MANDATE_STATUSES and "status" in diff:
-                end_open_debits(self.session, old["id"], f"mandate {item.status}", at=self.now)
+                if not keys:
+                    continue
+                detail: dict[str, Any] = {k: diff[k] for k in keys}
+                debits_depend = any(k in TERMS_OF_DEBITS for k in keys)
+                if kind == "terms" and debits_depend and status not in FINAL_MANDATE_STATUSES:
+                    outcomes = open_debits_after_terms_change(
+                        self.session, old["id"], item.terms, source=self.source, at=self.now,
+                        calendar=self.calendar,
+                    )  # fmt: skip
+                    if outcomes:
+                        detail["open_debits"] = outcomes
+                changes.append((old["id"], kind, self.source, detail))
+            if status in FINAL_MANDATE_STATUSES and "status" in diff:
+                end_open_debits(self.session, old["id"], f"mandate {status}", at=self.now)
         store.insert_many(self.session, inserts)
         store.update_many(self.session, updates, at=self.now)
         store.record_changes(self.session, changes, at=self.now)

@@ -57,6 +57,7 @@ def store_event(
                 body=body,
                 state=RECEIVED,
                 attempts=0,
+                failures=0,
                 received_at=now,
                 dispatched_at=now,  # the receiver enqueues it right after the commit
             )

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.domain.errors import InvalidField
@@ -47,6 +50,9 @@ from billing.store.models import Notification, Order, WebhookEvent
 log = logging.getLogger("billing.webhooks")
 
 MAX_ATTEMPTS = 5  # failed processings before an event is POISONED
+# Waits (seconds) before trying an event again in the same task after a transient storage error
+# (`is_transient`); past them it is left RECEIVED, uncounted, for the sweeper (every 2 min).
+TRANSIENT_BACKOFF = (0.1, 0.5, 2.0)
 DEBIT_ORDER = "EMANDATE_PAYMENT"  # txn_detail.txn_object_type of a mandate execution
 
 
@@ -65,6 +71,7 @@ class _Claim:
     event_at: datetime | None
     body: str
     attempts: int
+    failures: int
     claimed_at: datetime
 
     def __str__(self) -> str:
@@ -84,6 +91,8 @@ class WebhookEvents:
         notifications: Callable[[], Notifications],
         max_attempts: int = MAX_ATTEMPTS,
         claim_lease: timedelta = CLAIM_LEASE,
+        transient_backoff: Sequence[float] = TRANSIENT_BACKOFF,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
@@ -92,23 +101,37 @@ class WebhookEvents:
         self.notifications = notifications
         self.max_attempts = max_attempts
         self.claim_lease = claim_lease
+        self.transient_backoff = tuple(transient_backoff)
+        self.sleep = sleep
 
     def process(self, event_pk: int, *, replay: bool = False, force: bool = False) -> str:
         """Claim a RECEIVED event and apply it; returns what happened, in one line.
 
         `replay` also takes POISONED and IGNORED events (`billing webhooks replay`), `force` a
         PROCESSED one too. A handler's error is recorded on the event (retried by the sweeper,
-        POISONED after `max_attempts`) and raised.
+        POISONED after `max_attempts` of them) and raised. A transient storage error (the
+        database busy or unreachable) says nothing about the event: it is tried again after
+        `transient_backoff`, then left RECEIVED for the sweeper, never counted.
         """
         allowed = {RECEIVED} | ({POISONED, IGNORED, UNMATCHED} if replay else set())
         claim = self._claim(event_pk, allowed | ({PROCESSED} if force else set()))
         if isinstance(claim, str):
             return claim
-        try:
-            handled = self._apply(claim)
-        except Exception as exc:
-            self._failed(claim, exc)
-            raise
+        waits = iter(self.transient_backoff)
+        while True:
+            try:
+                handled = self._apply(claim)
+                break
+            except Exception as exc:
+                if not is_transient(exc):
+                    self._failed(claim, exc)
+                    raise
+                wait = next(waits, None)
+                if wait is None:
+                    self._released(claim, exc)
+                    raise
+                log.info("%s: storage unavailable (%s); again in %.1f s", claim, exc, wait)
+                self.sleep(wait)
         if handled.state == POISONED:
             log.error("%s poisoned: %s", claim, handled.outcome)
             self._finish(claim, POISONED, last_error=handled.outcome)
@@ -142,7 +165,7 @@ class WebhookEvents:
                 return "being processed elsewhere"
             return _Claim(
                 pk, row.kind, row.event_id, row.event_name, row.event_at, row.body,
-                row.attempts + 1, now,
+                row.attempts + 1, row.failures, now,
             )  # fmt: skip
 
     def _finish(
@@ -152,8 +175,9 @@ class WebhookEvents:
         *,
         outcome: str | None = None,
         last_error: str | None = None,
+        extra: dict[str, object] | None = None,
     ) -> None:
-        values: dict[str, object] = {"state": state, "claimed_at": None}
+        values: dict[str, object] = {"state": state, "claimed_at": None, **(extra or {})}
         if state in (PROCESSED, IGNORED, UNMATCHED):
             values.update(outcome=(outcome or "")[:255], processed_at=self.clock())
         if last_error is not None:
@@ -166,15 +190,30 @@ class WebhookEvents:
             )
 
     def _failed(self, claim: _Claim, exc: Exception) -> None:
+        """An error of the event's content or of its handler: counted toward poisoning."""
         error = f"{type(exc).__name__}: {exc}"
-        if claim.attempts >= self.max_attempts:
-            log.error("%s poisoned after %s attempts: %s", claim, claim.attempts, error,
+        failures = claim.failures + 1
+        counted: dict[str, object] = {"failures": failures}
+        if failures >= self.max_attempts:
+            log.error("%s poisoned after %s failures: %s", claim, failures, error,
                       exc_info=exc)  # fmt: skip
-            self._finish(claim, POISONED, last_error=error)
+            self._finish(claim, POISONED, last_error=error, extra=counted)
         else:
-            log.warning("%s failed (attempt %s of %s): %s", claim, claim.attempts,
-                        self.max_attempts, error, exc_info=exc)  # fmt: skip
+            log.warning("%s failed (%s of %s): %s", claim, failures, self.max_attempts, error,
+                        exc_info=exc)  # fmt: skip
+            self._finish(claim, RECEIVED, last_error=error, extra=counted)
+
+    def _released(self, claim: _Claim, exc: Exception) -> None:
+        """Storage still unavailable after the back-off: left RECEIVED for the sweeper, not
+        counted. If even this write fails, the claim's lease runs out and the sweeper takes it."""
+        error = f"transient, not counted: {type(exc).__name__}: {exc}"
+        log.warning("%s: %s; left for the sweeper", claim, error)
+        try:
             self._finish(claim, RECEIVED, last_error=error)
+        except Exception as again:
+            if not is_transient(again):
+                raise
+            log.warning("%s: could not record the transient error (%s)", claim, again)
 
     def _apply(self, event: _Claim) -> Handled:
         try:
@@ -318,6 +357,22 @@ class WebhookEvents:
             raise UnusableEventError(f"{type(exc).__name__}: {exc}") from None
         # The payouts service answers "ignored: ..." for events about what it does not track.
         return Handled(IGNORED if result.startswith("ignored") else PROCESSED, result)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A storage error that says nothing about the event: the database locked or busy
+    (SQLite `database is locked`), a connection lost or refused (PostgreSQL terminated, down),
+    the pool exhausted. Found anywhere in the error's chain (a handler may wrap it)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (DisconnectionError, PoolTimeout, OperationalError, InterfaceError)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 PayoutHandler = Callable[..., str]
