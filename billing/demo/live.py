@@ -238,6 +238,8 @@ def _play_the_day_before(
 
 def run_live(size: int, workdir: Path | None, timeout_s: float) -> None:
     """Run the live demo; raises `click.ClickException` when the books disagree."""
+    if workdir is not None and workdir.exists() and any(workdir.iterdir()):
+        raise click.ClickException(f"--dir {workdir}: not empty (the live demo starts afresh)")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="billing-live-"))
     workdir.mkdir(parents=True, exist_ok=True)
     sandbox_port, receiver_port, flower_port = _free_port(), _free_port(), _free_port()
