@@ -184,6 +184,8 @@ class Settings(BaseSettings):
     stale_claim_after: Duration = timedelta(minutes=10)
     # Beat does not enqueue the same due row twice within this lease.
     dispatch_lease: Duration = timedelta(minutes=5)
+    # How often beat plans debits from the mandate calendar (it also plans once as it starts).
+    beat_plan_every: Duration = timedelta(minutes=5)
     # How often beat selects due work, and how often it looks for stale claims.
     beat_dispatch_every: Duration = timedelta(seconds=15)
     beat_reclaim_every: Duration = timedelta(minutes=1)

@@ -1,4 +1,4 @@
-"""`billing demo`: the whole system on embedded defaults against the bundled sandbox."""
+"""`billing demo`: the whole system against the bundled sandbox, simulated or live."""
 
 from __future__ import annotations
 
@@ -14,11 +14,38 @@ from billing.demo.simulation import run_demo
 @click.option(
     "--dir",
     "workdir",
-    default=".demo",
-    show_default=True,
     type=click.Path(path_type=Path, file_okay=False),
+    help="Where to keep its files [default: .demo; --live: a new temporary directory].",
 )
 @click.option("--quiet", is_flag=True, help="Only the final summary.")
-def demo(days: int, workdir: Path, quiet: bool) -> None:
-    """Run the whole system for DAYS simulated days against the bundled sandbox."""
-    run_demo(days, workdir, quiet=quiet)
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Real processes on the real clock: sandbox, webhook receiver, worker, beat (and Flower).",
+)
+@click.option(
+    "--size",
+    default=300,
+    show_default=True,
+    type=click.IntRange(10, 100_000),
+    help="--live: mandates due today.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    default=300,
+    show_default=True,
+    type=click.IntRange(10, 3600),
+    help="--live: seconds to wait for today's debits to come to rest.",
+)
+def demo(
+    days: int, workdir: Path | None, quiet: bool, live: bool, size: int, timeout_s: int
+) -> None:
+    """Run the whole system against the bundled sandbox: DAYS simulated days (default), or
+    --live: the real processes on the embedded defaults, a book of SIZE mandates due today."""
+    if live:
+        from billing.demo.live import run_live  # noqa: PLC0415 - only the live demo needs it
+
+        run_live(size, workdir, float(timeout_s))
+        return
+    run_demo(days, workdir or Path(".demo"), quiet=quiet)

@@ -9,7 +9,9 @@ import click
 from sqlalchemy import text
 
 from billing.cli.common import JobError, container, echo_json
+from billing.domain.errors import InvalidField
 from billing.gateway import AuthenticationFailed, GatewayError, OrderNotFound
+from billing.services.mandates.files import read_rows
 from billing.services.payouts.service import payout_halt
 from billing.store import migrate
 from billing.store.debits import counts_by_state
@@ -39,6 +41,12 @@ from billing.store.debits import counts_by_state
     type=click.Path(path_type=Path, dir_okay=False),
     help="PEM of the sandbox's RSA key (default: a fresh one each start).",
 )
+@click.option(
+    "--mandates",
+    "mandates_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A mandate file (as for `billing mandates import`): Juspay holds these mandates.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -48,10 +56,14 @@ def sandbox(
     webhook_username: str | None,
     webhook_password: str | None,
     private_key: Path | None,
+    mandates_file: Path | None,
 ) -> None:
     """Serve the bundled Juspay sandbox (a test double: never point production at it)."""
     from billing.sandbox.server import serve  # noqa: PLC0415 - only this command needs it
 
+    mandates = sandbox_mandates(mandates_file) if mandates_file is not None else []
+    if mandates_file is not None:
+        click.echo(f"mandates held: {len(mandates)} (from {mandates_file})")
     click.echo(f"Juspay sandbox on http://{host}:{port} (control API under /sandbox/)")
     serve(
         host,
@@ -62,7 +74,36 @@ def sandbox(
         webhook_username=webhook_username,
         webhook_password=webhook_password,
         private_key_pem_file=private_key,
+        mandates=mandates,
     )
+
+
+# Columns of a mandate file that are billing's, not Juspay's (the plan amount).
+_NOT_JUSPAYS = frozenset({"amount"})
+
+
+def sandbox_mandates(path: Path) -> list[dict[str, object]]:
+    """The mandates of a merchant's file (`billing mandates import` formats, same parser) as
+    the sandbox's seeds: Juspay holds what the merchant imported, ACTIVE unless the file says.
+
+    A row that cannot be read, or that the sandbox's own checks refuse, is one line on stderr
+    (`FILE: line N: field: reason`) and left out; the sandbox starts with the other rows."""
+    from billing.sandbox.state import SandboxState  # noqa: PLC0415 - validates like the seeding
+
+    probe = SandboxState()
+    specs: list[dict[str, object]] = []
+    for line, row in read_rows(path):
+        if isinstance(row, InvalidField):
+            click.echo(f"{path}: line {line}: {row.field}: {row.reason}", err=True)
+            continue
+        spec = {k: v for k, v in row.items() if v not in (None, "") and k not in _NOT_JUSPAYS}
+        try:
+            probe.seed_mandate(spec)
+        except ValueError as exc:
+            click.echo(f"{path}: line {line}: {exc}", err=True)
+            continue
+        specs.append(spec)
+    return specs
 
 
 def _check_database(ctx: click.Context) -> dict[str, Any]:

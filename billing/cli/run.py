@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import click
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from billing.cli.common import container, echo_json
+import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from billing.cli.common import JobError, container, echo_json
 from billing.cli.mandates import parse_now
+from billing.store import migrate
+
+if TYPE_CHECKING:
+    from celery import Celery
 from billing.services.tick import run_tick
 from billing.services.webhook_events import process_pending
 
@@ -57,28 +65,76 @@ def tick(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
         click.echo(f"  {count:>6}  {name} steps")
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def preflight(ctx: click.Context, app: Celery) -> None:
+    """Fail at start, in one line, when the database or the broker cannot be used: a worker or
+    beat that started anyway would only log the same error on every task (or every send)."""
+    from kombu.utils.url import maybe_sanitize_url  # noqa: PLC0415 - Celery-only commands
+
+    c = container(ctx)
+    shown = c.engine.url.render_as_string(hide_password=True)
+    try:
+        current = migrate.current_revision(c.engine)
+    except SQLAlchemyError as exc:
+        raise JobError(
+            f"database {shown}: {_first_line(getattr(exc, 'orig', None) or exc)}"
+        ) from None
+    head = migrate.head_revision(c.settings.database_url)
+    if current != head:
+        at = current or "empty"
+        raise JobError(f"database {shown}: schema not at head ({at}): run billing db upgrade")
+    broker = maybe_sanitize_url(c.settings.broker_url)
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, interval_start=1)
+            channel = connection.default_channel
+            for queue in app.conf.task_queues or ():
+                queue(channel).declare()  # the transport really opens (tables, engine)
+    except Exception as exc:  # noqa: BLE001 - any failure here is "cannot start", one line
+        raise JobError(f"broker {broker}: {_first_line(exc)} (check BILLING_BROKER_URL)") from None
+
+
+def _run_celery(app: Celery, argv: list[str], what: str) -> None:
+    # Celery.start returns click's exit code (celery-types says None).
+    start: Callable[[list[str]], int | None] = app.start
+    code = start(argv)
+    if code:
+        raise JobError(f"{what} stopped with exit code {code} (its log above says why)")
+
+
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--queues", "-Q", default="gateway,webhooks,housekeeping", show_default=True)
 @click.option("--concurrency", "-c", type=int, help="Worker processes (default: CPU count).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.pass_context
 def worker(ctx: click.Context, queues: str, concurrency: int | None, loglevel: str) -> None:
-    """Start a Celery worker with the project's app (extra arguments go to Celery)."""
+    """Start a Celery worker with the project's app (extra arguments go to Celery).
+
+    Exits 1 with one line when the database or broker cannot be used, or when Celery stops on
+    an unrecoverable error."""
     from billing.tasks.worker import app  # noqa: PLC0415 - Celery only for this command
 
     # Fail at start, in one line, rather than on the first task that calls Juspay.
     container(ctx).settings.require("juspay_api_key", "juspay_merchant_id")
+    preflight(ctx, app)
     argv = ["worker", "-Q", queues, "--loglevel", loglevel, "-E", *ctx.args]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
-    app.worker_main(argv)
+    _run_celery(app, argv, "the worker")
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.pass_context
 def beat(ctx: click.Context, loglevel: str) -> None:
-    """Start celery beat with the project's schedule (UTC; extra arguments go to Celery)."""
+    """Start celery beat with the project's schedule (UTC; extra arguments go to Celery).
+
+    It plans debits once as it starts, then every BILLING_BEAT_PLAN_EVERY."""
     from billing.tasks.worker import app  # noqa: PLC0415
 
-    app.start(["beat", "--loglevel", loglevel, *ctx.args])
+    preflight(ctx, app)
+    _run_celery(app, ["beat", "--loglevel", loglevel, *ctx.args], "beat")

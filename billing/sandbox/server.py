@@ -11,8 +11,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
@@ -146,8 +148,10 @@ def serve(
     private_key_pem_file: Path | None = None,
     key_id: str = "JuspayKID",
     merchant_key_id: str = "JuspaySID",
+    mandates: Iterable[Mapping[str, Any]] = (),
 ) -> None:
-    """Serve the sandbox in the foreground until interrupted (`billing sandbox`)."""
+    """Serve the sandbox in the foreground until interrupted (`billing sandbox`), holding
+    `mandates` (seed_mandate specs) from the start."""
     pem = private_key_pem_file.read_bytes() if private_key_pem_file is not None else None
     state = _build_state(
         api_key=api_key,
@@ -159,6 +163,8 @@ def serve(
         webhook_password=webhook_password,
         private_key_pem=pem,
     )
+    for spec in mandates:
+        state.seed_mandate(spec)
     uvicorn.run(
         create_app(state),
         host=host,

@@ -47,19 +47,49 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 
 def _beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     schedule = {name: dict(entry) for name, entry in BEAT_SCHEDULE.items()}
+    schedule["plan-debits"]["schedule"] = settings.beat_plan_every
     schedule["dispatch-due-work"]["schedule"] = settings.beat_dispatch_every
     schedule["reclaim-stale-claims"]["schedule"] = settings.beat_reclaim_every
     schedule["dispatch-payouts"]["schedule"] = settings.beat_payouts_every
     return schedule
 
 
+def broker_transport(url: str) -> str:
+    """The kombu transport a broker URL names: `redis`, `amqp`, `sqla`, ..."""
+    scheme = url.partition("://")[0].lower()
+    transport = scheme.partition("+")[0]
+    return {"sqlalchemy": "sqla", "pyamqp": "amqp", "rediss": "redis"}.get(transport, transport)
+
+
+def transport_options(settings: Settings) -> dict[str, Any]:
+    """Options for the configured transport only: each transport reads its own, and kombu's
+    SQLAlchemy transport hands every option it does not know to `create_engine` (a Redis
+    `visibility_timeout` there stops the worker at start)."""
+    transport = broker_transport(settings.broker_url)
+    if transport == "redis":
+        # Redis redelivers an unacked task after this; every task claims first, so it is safe.
+        return {"visibility_timeout": int(settings.broker_visibility_timeout.total_seconds())}
+    if transport == "amqp":
+        # RabbitMQ confirms each publish: an enqueue after commit is not reported sent unless
+        # the broker has it (beat's lease re-sends what was lost either way).
+        return {"confirm_publish": True}
+    if transport == "sqla" and broker_database_url(settings.broker_url).startswith("sqlite"):
+        # Worker, beat and receiver write the same SQLite file; wait for its lock (pysqlite's
+        # default is 5 s) rather than fail a publish under a burst.
+        return {"connect_args": {"timeout": 30}}
+    return {}
+
+
+def broker_database_url(url: str) -> str:
+    """The SQLAlchemy URL inside an embedded broker's `sqla+...` URL."""
+    return url.partition("+")[2] if broker_transport(url) == "sqla" else url
+
+
 def configure(app: Celery, settings: Settings) -> None:
     app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": int(settings.broker_visibility_timeout.total_seconds())
-        },
+        broker_transport_options=transport_options(settings),
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -109,7 +139,28 @@ def container() -> Container:
 def _build_after_fork(**_: object) -> None:
     global _container, _container_pid
     _container, _container_pid = None, None
+    _forget_embedded_broker_engines()
     container()
+
+
+def _forget_embedded_broker_engines() -> None:
+    """kombu's SQLAlchemy transport caches its engines on a class, so a forked pool process
+    would reuse the parent's pooled SQLite connections (never safe across a fork): drop them
+    without closing the parent's (SQLAlchemy's `dispose(close=False)` after fork)."""
+    if broker_transport(app.conf.broker_url or "") != "sqla":
+        return
+    from kombu.transport.sqlalchemy import Channel  # noqa: PLC0415 - only for this transport
+
+    for engine, _sessions in Channel._engines.values():  # kombu keeps them on the class
+        engine.dispose(close=False)
+    Channel._engines.clear()
+
+
+@signals.beat_init.connect
+def _plan_at_start(**_: object) -> None:
+    """Plan once as beat starts, so imported mandates do not wait a whole planning interval
+    (planning is idempotent: a doubled beat plans nothing twice)."""
+    app.send_task("billing.beat.plan")
 
 
 @signals.worker_process_shutdown.connect
