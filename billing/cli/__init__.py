@@ -18,9 +18,10 @@ from billing.cli.debits import debits
 from billing.cli.demo import demo
 from billing.cli.errors import describe
 from billing.cli.mandates import mandates, schedule
-from billing.cli.ops import sandbox, status
+from billing.cli.ops import sandbox
 from billing.cli.payouts import payouts
 from billing.cli.run import beat, tick, worker
+from billing.cli.status import status
 from billing.cli.webhooks import webhooks
 
 
