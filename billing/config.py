@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
+import os
 import re
+from collections.abc import Iterable
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -38,6 +41,12 @@ _ISO_DURATION = re.compile(
     r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$", re.IGNORECASE
 )
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+# BILLING_* variables that are not settings of the product but are legitimately set where it
+# runs: the test suite's service URLs (tests/services.py) and the log format read before the
+# settings are (issue 13). Any other unknown BILLING_* variable is refused at start as a typo.
+ALLOWED_PREFIXES = ("BILLING_TEST_",)
+ALLOWED_VARIABLES = frozenset({"BILLING_LOG_FORMAT"})
 
 
 class SettingsError(ValueError):
@@ -196,6 +205,26 @@ class Settings(BaseSettings):
     cvv_provider: str | None = None
     notification_flows: Flows = Field(default_factory=lambda: dict(_DEFAULT_FLOWS))
 
+    @field_validator(
+        "juspay_api_key",
+        "juspay_merchant_id",
+        "juspay_key_id",
+        "merchant_key_id",
+        "webhook_username",
+        "webhook_password",
+        "card_data_key",
+        "cvv_provider",
+        mode="before",
+    )
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # An empty credential is a template line left unfilled, not "no credential": refuse it
+        # rather than send an empty API key or accept webhooks with an empty password.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and not text.strip():
+            raise ValueError("empty: give it a value or remove the variable")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -231,11 +260,24 @@ class Settings(BaseSettings):
         "planning_horizon",
         "stale_claim_after",
         "dispatch_lease",
+        "broker_visibility_timeout",
+        "juspay_connect_timeout",
+        "juspay_read_timeout",
+        "beat_dispatch_every",
+        "beat_reclaim_every",
+        "beat_payouts_every",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
-            raise ValueError("must be a positive duration")
+            raise ValueError("must be a positive duration, got 0")
+        return value
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _positive_each(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if any(delay <= timedelta(0) for delay in value):
+            raise ValueError("every delay must be a positive duration")
         return value
 
     @field_validator("execution_lead")
@@ -260,8 +302,44 @@ class Settings(BaseSettings):
             raise SettingsError(f"{', '.join(missing)}: required but not set")
 
 
+def known_variables() -> frozenset[str]:
+    return frozenset(ENV_PREFIX + name.upper() for name in Settings.model_fields)
+
+
+def unknown_variables(names: Iterable[str]) -> list[str]:
+    """`BILLING_X: unknown variable (did you mean BILLING_Y?)` for each name the product does
+    not read, so a typo fails at start instead of silently leaving a default in force."""
+    known = known_variables()
+    problems = []
+    for name in sorted(set(names)):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper in ALLOWED_VARIABLES:
+            continue
+        if upper.startswith(ALLOWED_PREFIXES):
+            continue
+        # Compared without the shared prefix, which would make every name look close.
+        suffixes = sorted(k.removeprefix(ENV_PREFIX) for k in known)
+        close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX), suffixes, n=1)
+        hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else ""
+        problems.append(f"{name}: unknown variable{hint}")
+    return problems
+
+
+def _dotenv_names(path: Path) -> list[str]:
+    if not path.is_file():
+        return []
+    from dotenv import dotenv_values  # noqa: PLC0415 - a pydantic-settings dependency
+
+    return list(dotenv_values(path))
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings from the environment; raise `SettingsError` naming each bad variable."""
+    """Build settings from the environment; raise `SettingsError` naming each bad variable,
+    an unknown `BILLING_*` variable (in the environment or `.env`) included."""
+    names = list(os.environ) + _dotenv_names(Path(".env"))
+    unknown = unknown_variables(names)
+    if unknown:
+        raise SettingsError("; ".join(unknown))
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -16,10 +16,12 @@ from billing.cli.common import Context, JobError
 from billing.cli.db import db
 from billing.cli.debits import debits
 from billing.cli.demo import demo
+from billing.cli.errors import describe
 from billing.cli.mandates import mandates, schedule
-from billing.cli.ops import sandbox, status
+from billing.cli.ops import sandbox
 from billing.cli.payouts import payouts
 from billing.cli.run import beat, tick, worker
+from billing.cli.status import status
 from billing.cli.webhooks import webhooks
 
 
@@ -70,5 +72,5 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the CLI's last line: one clear line, exit 1
         if debug:
             traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {describe(exc)}", err=True)
         sys.exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import click
 from sqlalchemy import select
 
 from billing.cli.common import JobError, container, echo_json, echo_table
+from billing.cli.progress import ImportProgress
 from billing.domain.schedule import next_cycle
 from billing.services.debits.planning import forecast
 from billing.services.mandates import actions
@@ -65,19 +67,23 @@ def mandates() -> None:
 def import_(ctx: click.Context, file: Path, dry_run: bool, as_json: bool) -> None:
     """Import mandates from JSON lines or CSV (header row); bad rows are reported, not stored."""
     c = container(ctx)
+    # On a terminal, a progress line on stderr (rows, rows/s, bad so far); off one, nothing.
+    progress = ImportProgress(sys.stderr)
 
     def report_error(problem: service.RowError) -> None:
-        if not as_json:
-            click.echo(str(problem), err=True)
+        progress.bad_row(None if as_json else str(problem))
 
-    report = service.import_mandates(
-        c.sessions,
-        read_rows(file),
-        now=c.clock(),
-        calendar=c.calendar,
-        dry_run=dry_run,
-        on_error=report_error,
-    )
+    try:
+        report = service.import_mandates(
+            c.sessions,
+            progress.count(read_rows(file)),
+            now=c.clock(),
+            calendar=c.calendar,
+            dry_run=dry_run,
+            on_error=report_error,
+        )
+    finally:
+        progress.close()
     verb = "would import" if dry_run else "imported"
     if as_json:
         echo_json(

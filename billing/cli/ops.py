@@ -1,20 +1,13 @@
-"""`billing sandbox` (the bundled Juspay sandbox) and `billing status` (health and counts)."""
+"""`billing sandbox`: the bundled Juspay sandbox (`billing status` is in status.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
-from sqlalchemy import text
 
-from billing.cli.common import JobError, container, echo_json
 from billing.domain.errors import InvalidField
-from billing.gateway import AuthenticationFailed, GatewayError, OrderNotFound
 from billing.services.mandates.files import read_rows
-from billing.services.payouts.service import payout_halt
-from billing.store import migrate
-from billing.store.debits import counts_by_state
 
 
 @click.command()
@@ -104,78 +97,3 @@ def sandbox_mandates(path: Path) -> list[dict[str, object]]:
             continue
         specs.append(spec)
     return specs
-
-
-def _check_database(ctx: click.Context) -> dict[str, Any]:
-    c = container(ctx)
-    try:
-        with c.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        current = migrate.current_revision(c.engine)
-        head = migrate.head_revision(c.settings.database_url)
-    except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
-        return {"ok": False, "error": str(exc).splitlines()[0]}
-    with c.sessions() as session:
-        counts = counts_by_state(session) if current == head else {}
-    halt = payout_halt(c.sessions) if current == head else None
-    return {
-        "ok": current == head and halt is None,
-        "revision": current,
-        "head": head,
-        "debits": counts,
-        **({"error": f"payout attempts halted {halt}"} if halt else {}),
-    }
-
-
-def _check_broker(ctx: click.Context) -> dict[str, Any]:
-    from kombu import Connection  # noqa: PLC0415
-
-    url = container(ctx).settings.broker_url
-    try:
-        with Connection(url, connect_timeout=3) as connection:
-            connection.ensure_connection(max_retries=1)
-    except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "error": str(exc).splitlines()[0] if str(exc) else repr(exc)}
-    return {"ok": True}
-
-
-def _check_gateway(ctx: click.Context) -> dict[str, Any]:
-    c = container(ctx)
-    try:
-        c.gateway.order_status("billingstatusprobe", customer_id="billing-status")
-    except OrderNotFound:
-        return {"ok": True, "url": c.settings.juspay_base_url}
-    except AuthenticationFailed:
-        return {"ok": False, "url": c.settings.juspay_base_url, "error": "API key refused"}
-    except GatewayError as exc:
-        return {"ok": False, "url": c.settings.juspay_base_url, "error": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - missing settings, for instance
-        return {"ok": False, "error": str(exc)}
-    return {"ok": True, "url": c.settings.juspay_base_url}
-
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Health of the database, broker and gateway, and the debits by state. Exit 1 if unhealthy.
-
-    Payout attempts halted by a 401 from the Attempt API count as unhealthy (a configuration
-    error: fix the key, then `billing payouts resume`)."""
-    report = {
-        "database": _check_database(ctx),
-        "broker": _check_broker(ctx),
-        "gateway": _check_gateway(ctx),
-    }
-    healthy = all(part["ok"] for part in report.values())
-    if as_json:
-        echo_json({"healthy": healthy, **report})
-    else:
-        for name, part in report.items():
-            detail = part.get("error") or part.get("url") or part.get("revision") or ""
-            click.echo(f"{name:>9}: {'ok' if part['ok'] else 'FAIL'}  {detail}")
-        debits = report["database"].get("debits") or {}
-        if debits:
-            click.echo("   debits: " + ", ".join(f"{k} {v}" for k, v in sorted(debits.items())))
-    if not healthy:
-        raise JobError("")

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from billing.cli.common import JobError, container, echo_json
+from billing.cli.errors import UPGRADE, describe_database_error, first_line
 from billing.cli.mandates import parse_now
 from billing.store import migrate
 
@@ -65,11 +66,6 @@ def tick(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
         click.echo(f"  {count:>6}  {name} steps")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def preflight(ctx: click.Context, app: Celery) -> None:
     """Fail at start, in one line, when the database or the broker cannot be used: a worker or
     beat that started anyway would only log the same error on every task (or every send)."""
@@ -79,14 +75,14 @@ def preflight(ctx: click.Context, app: Celery) -> None:
     shown = c.engine.url.render_as_string(hide_password=True)
     try:
         current = migrate.current_revision(c.engine)
+    except DBAPIError as exc:
+        raise JobError(describe_database_error(exc)) from None
     except SQLAlchemyError as exc:
-        raise JobError(
-            f"database {shown}: {_first_line(getattr(exc, 'orig', None) or exc)}"
-        ) from None
+        raise JobError(f"database {shown}: {first_line(exc)}") from None
     head = migrate.head_revision(c.settings.database_url)
     if current != head:
         at = current or "empty"
-        raise JobError(f"database {shown}: schema not at head ({at}): run billing db upgrade")
+        raise JobError(f"database {shown}: schema not at head ({at}): {UPGRADE}")
     broker = maybe_sanitize_url(c.settings.broker_url)
     try:
         with app.connection_for_write() as connection:
@@ -95,7 +91,10 @@ def preflight(ctx: click.Context, app: Celery) -> None:
             for queue in app.conf.task_queues or ():
                 queue(channel).declare()  # the transport really opens (tables, engine)
     except Exception as exc:  # noqa: BLE001 - any failure here is "cannot start", one line
-        raise JobError(f"broker {broker}: {_first_line(exc)} (check BILLING_BROKER_URL)") from None
+        raise JobError(
+            f"broker unreachable at {broker} ({first_line(exc)}): "
+            "start it or fix BILLING_BROKER_URL"
+        ) from None
 
 
 def _run_celery(app: Celery, argv: list[str], what: str) -> None:

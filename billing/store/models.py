@@ -366,3 +366,15 @@ class PayoutAttempt(Base):
         UniqueConstraint("fulfillment_pk", "number"),
         Index(None, "state", "created_at"),
     )
+
+
+class Heartbeat(Base):
+    """The last sign of life of a process role: beat's last dispatch (`beat.dispatch`), a
+    worker's answer to `billing status` on a queue (`worker:gateway`). One row per name,
+    overwritten; `billing status` reads them to tell a stopped beat or worker."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    detail: Mapped[str | None] = mapped_column(String(255))

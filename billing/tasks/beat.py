@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from billing.services.debits.dispatch import claim_due_work, reclaim_stale
 from billing.services.debits.planning import plan_debits
+from billing.services.health import BEAT_DISPATCH, record_heartbeat
 from billing.services.mandates.registry import expire_ended
 from billing.tasks.worker import app, container
 
@@ -34,6 +35,8 @@ def dispatch() -> None:
         "pdn checks": fan_out("billing.notifications.check", work.notification_checks),
     }
     log.info("dispatched %s", sent)
+    # Beat's sign of life for `billing status`: this dispatch was sent, taken and done.
+    record_heartbeat(c.sessions, BEAT_DISPATCH, at=c.clock(), detail=str(sent))
 
 
 @app.task(name="billing.beat.plan", acks_late=True, reject_on_worker_lost=True)

@@ -31,6 +31,7 @@ ROUTES = {
     "billing.payouts.refresh": GATEWAY_QUEUE,
     "billing.webhooks.process": WEBHOOK_QUEUE,
     "billing.beat.*": HOUSEKEEPING_QUEUE,
+    # billing.health.ping is sent to each queue explicitly (tasks/health.py)
 }
 
 # Beat runs in UTC; every entry only selects due ids and fans them out (tasks/beat.py).
@@ -118,6 +119,7 @@ app = Celery(
         "billing.tasks.beat",
         "billing.tasks.webhooks",
         "billing.tasks.payouts",
+        "billing.tasks.health",
     ],
 )
 configure(app, load_settings())

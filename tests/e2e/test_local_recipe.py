@@ -295,5 +295,5 @@ def test_beat_with_its_broker_down_exits_1_with_one_line(tmp_path: Path) -> None
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: broker redis://127.0.0.1:1/0: ")
-    assert lines[0].endswith("(check BILLING_BROKER_URL)")
+    assert lines[0].startswith("error: broker unreachable at redis://127.0.0.1:1/0 (")
+    assert lines[0].endswith("): start it or fix BILLING_BROKER_URL")

@@ -135,3 +135,91 @@ def test_durations_parse(text: str, expected: timedelta) -> None:
 def test_bad_durations_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="expected a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("variable", "closest"),
+    [
+        ("BILLING_DATABSE_URL", "BILLING_DATABASE_URL"),
+        ("BILLING_JUSPAY_APIKEY", "BILLING_JUSPAY_API_KEY"),
+        ("BILLING_BEAT_DISPATCH_EVRY", "BILLING_BEAT_DISPATCH_EVERY"),
+    ],
+)
+def test_an_unknown_variable_is_refused_naming_the_closest_known_one(
+    monkeypatch: pytest.MonkeyPatch, variable: str, closest: str
+) -> None:
+    monkeypatch.setenv(variable, "x")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value) == f"{variable}: unknown variable (did you mean {closest}?)"
+
+
+def test_an_unknown_variable_far_from_any_known_one_is_refused_without_a_guess(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BILLING_ZZZ", "1")
+    with pytest.raises(SettingsError, match=r"^BILLING_ZZZ: unknown variable$"):
+        load_settings()
+
+
+def test_a_typo_in_the_dotenv_file_is_refused_too(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BILLING_MAX_TRIES_PER_CYCEL=5\nOTHER_TOOL_SETTING=1\n")
+    with pytest.raises(SettingsError, match="BILLING_MAX_TRIES_PER_CYCEL: unknown variable"):
+        load_settings()
+
+
+def test_the_allow_listed_variables_of_tests_and_tools_are_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BILLING_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+    monkeypatch.setenv("BILLING_TEST_ANYTHING_NEW", "1")
+    monkeypatch.setenv("BILLING_LOG_FORMAT", "json")
+    monkeypatch.setenv("UNRELATED_DATABSE_URL", "x")  # not ours: not our business
+    assert load_settings().max_tries_per_cycle == 3
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "BILLING_JUSPAY_API_KEY",
+        "BILLING_JUSPAY_MERCHANT_ID",
+        "BILLING_WEBHOOK_USERNAME",
+        "BILLING_WEBHOOK_PASSWORD",
+        "BILLING_CARD_DATA_KEY",
+    ],
+)
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_credential_is_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value) == f"{variable}: empty: give it a value or remove the variable"
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "BILLING_BEAT_DISPATCH_EVERY",
+        "BILLING_BEAT_RECLAIM_EVERY",
+        "BILLING_BEAT_PAYOUTS_EVERY",
+        "BILLING_BROKER_VISIBILITY_TIMEOUT",
+        "BILLING_JUSPAY_CONNECT_TIMEOUT",
+        "BILLING_JUSPAY_READ_TIMEOUT",
+        "BILLING_STALE_CLAIM_AFTER",
+    ],
+)
+def test_a_zero_duration_is_refused(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "0s")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value) == f"{variable}: must be a positive duration, got 0"
+
+
+def test_a_zero_retry_delay_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_RETRY_SCHEDULE", "1d,0h")
+    with pytest.raises(
+        SettingsError, match="BILLING_RETRY_SCHEDULE: every delay must be a positive duration"
+    ):
+        load_settings()

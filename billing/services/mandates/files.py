@@ -1,7 +1,9 @@
 """Reading mandate files: JSON lines or CSV with a header row, streamed one row at a time.
 
 A row that cannot even be read (bad JSON, not an object) comes out as an `InvalidField` for
-its line, so the importer reports it like any other bad row and goes on.
+its line, so the importer reports it like any other bad row and goes on. A problem of the
+whole file (binary content, not UTF-8, a CSV header without a required column) is ONE
+`ServiceError` naming the file, never one error per row.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ MANDATE_FIELDS = (
 )
 """The columns of a mandate file, in the order a template lists them (SPEC §2)."""
 KNOWN_FIELDS = frozenset(MANDATE_FIELDS)
+REQUIRED_FIELDS = (
+    "customer_id",
+    "mandate_id",
+    "frequency",
+    "max_amount",
+    "start_date",
+    "payment_method_type",
+)
+"""The columns every row needs (rule_type / rule_value only for some frequencies)."""
 Row = tuple[int, Mapping[str, object] | InvalidField]
 
 
@@ -38,6 +49,9 @@ def read_rows(path: Path) -> Iterator[Row]:
     """Rows of a mandate file with their line numbers (1-based, counting the CSV header)."""
     if not path.is_file():
         raise ServiceError(f"{path}: no such file")
+    with path.open("rb") as raw:
+        if b"\x00" in raw.read(8192):
+            raise ServiceError(f"{path}: a binary file, expected JSON lines or CSV text")
     handle = path.open(encoding="utf-8-sig", newline="")
     try:
         if _is_jsonl(path, handle.read(4096)):
@@ -46,6 +60,13 @@ def read_rows(path: Path) -> Iterator[Row]:
         else:
             handle.seek(0)
             yield from _csv_rows(handle, path)
+    except UnicodeDecodeError as exc:
+        raise ServiceError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}), "
+            "expected JSON lines or CSV"
+        ) from None
+    except csv.Error as exc:
+        raise ServiceError(f"{path}: not a readable CSV file ({exc})") from None
     finally:
         handle.close()
 
@@ -86,6 +107,9 @@ def _csv_rows(handle: Iterator[str], path: Path) -> Iterator[Row]:
     unknown = sorted(set(header) - KNOWN_FIELDS)
     if unknown:
         raise ServiceError(f"{path}: line 1: unknown column(s): {', '.join(unknown)}")
+    missing = [name for name in REQUIRED_FIELDS if name not in header]
+    if missing:
+        raise ServiceError(f"{path}: line 1: missing required column(s): {', '.join(missing)}")
     reader.fieldnames = header
     for record in reader:
         if None in record:  # more cells than header columns

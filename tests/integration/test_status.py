@@ -1,0 +1,88 @@
+"""`billing status` in-process: what it says when the schema is behind or the broker is down
+(no worker or beat needed; tests/e2e/test_status.py has those)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from billing.cli import cli
+from billing.services.health import BEAT_DISPATCH, record_heartbeat
+from billing.store import migrate
+from tests.integration.test_cli_errors import closed_port
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("BILLING_") and not name.startswith("BILLING_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # the embedded SQLite database and broker live here
+
+
+def status(*args: str) -> tuple[int, dict[str, Any]]:
+    result = CliRunner().invoke(cli, ["status", "--json", "--timeout", "0.5", *args])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_a_database_behind_the_code_is_unhealthy_and_says_run_db_upgrade(tmp_path: Path) -> None:
+    migrate.upgrade(f"sqlite:///{tmp_path / 'billing.db'}")
+    migrate.downgrade(f"sqlite:///{tmp_path / 'billing.db'}", "base")
+    code, report = status()
+    assert code == 1
+    assert report["healthy"] is False
+    assert report["database"] == {
+        "ok": False,
+        "revision": None,
+        "head": migrate.head_revision("sqlite://"),
+        "error": "schema not at head: run billing db upgrade",
+    }
+    assert report["beat"]["error"] == "not checked: needs the database at head"
+
+
+def test_a_broker_that_is_down_is_unhealthy_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    migrate.upgrade(f"sqlite:///{tmp_path / 'billing.db'}")
+    port = closed_port()
+    monkeypatch.setenv("BILLING_BROKER_URL", f"redis://127.0.0.1:{port}/0")
+    code, report = status()
+    assert code == 1
+    broker = report["broker"]
+    assert broker["ok"] is False
+    assert broker["url"] == f"redis://127.0.0.1:{port}/0"
+    assert broker["error"].startswith("unreachable (")
+    assert broker["error"].endswith("start it or fix BILLING_BROKER_URL")
+    assert report["workers"]["error"] == "not checked: needs the broker and database"
+    assert report["database"]["ok"] is True
+
+
+def test_on_the_embedded_broker_no_worker_and_a_stale_beat_are_unhealthy(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'billing.db'}"
+    migrate.upgrade(url)
+    code, report = status()
+    assert code == 1
+    assert report["broker"]["ok"] is True  # a real query on the broker's SQLite file
+    assert report["workers"]["queues"] == {"gateway": [], "webhooks": [], "housekeeping": []}
+    assert report["workers"]["error"].startswith("no worker answering on gateway, webhooks")
+    assert report["beat"] == {
+        "ok": False,
+        "last_dispatch": None,
+        "error": "no dispatch recorded: start billing beat",
+    }
+    from billing.bootstrap import build  # noqa: PLC0415
+    from billing.config import load_settings  # noqa: PLC0415
+
+    app = build(load_settings())
+    long_ago = datetime.now(UTC) - timedelta(minutes=10)
+    record_heartbeat(app.sessions, BEAT_DISPATCH, at=long_ago)
+    app.close()
+    _, report = status()
+    assert report["beat"]["ok"] is False
+    assert report["beat"]["error"] == "last dispatch 10m ago: is billing beat running?"
