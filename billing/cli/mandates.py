@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +96,7 @@ def import_(ctx: click.Context, file: Path, dry_run: bool, as_json: bool) -> Non
                 "unchanged": report.unchanged,
                 "bad": report.bad,
                 "errors": [str(e) for e in report.errors],
+                "status_kept": [str(k) for k in report.kept],
             }
         )
     else:
@@ -102,6 +104,8 @@ def import_(ctx: click.Context, file: Path, dry_run: bool, as_json: bool) -> Non
             f"{verb} {report.rows} rows: {report.created} created, {report.updated} updated, "
             f"{report.unchanged} unchanged, {report.bad} bad"
         )
+        for kept in report.kept:  # the status held was kept, not the file's (or the file had none)
+            click.echo(str(kept))
     if report.bad:
         raise JobError("")
 
@@ -119,7 +123,7 @@ def import_(ctx: click.Context, file: Path, dry_run: bool, as_json: bool) -> Non
 @click.option("--start-date", required=True, help="ISO date, ISO date-time or epoch seconds.")
 @click.option("--end-date")
 @click.option("--payment-method-type", required=True, help="UPI, CARD, NB or WALLET.")
-@click.option("--status", default="ACTIVE", show_default=True)
+@click.option("--status", help="Default: the status held (ACTIVE for a new mandate).")
 @click.pass_context
 def add(ctx: click.Context, /, **fields: str | None) -> None:
     """Add one mandate (or update it: the same rules as an import row)."""
@@ -231,8 +235,10 @@ def show(ctx: click.Context, mandate_id: str, cycles: int, as_json: bool) -> Non
                 .order_by(MandateChange.id)
             )
         ]
+    terms_changes = terms_change_rows(changes)
     if as_json:
-        echo_json({**info, "coming_cycles": coming, "debits": debits, "changes": changes})
+        echo_json({**info, "coming_cycles": coming, "debits": debits, "changes": changes,
+                   "terms_changes": terms_changes})  # fmt: skip
         return
     for key, value in info.items():
         shown = "-" if value is None else value
@@ -243,8 +249,28 @@ def show(ctx: click.Context, mandate_id: str, cycles: int, as_json: bool) -> Non
     echo_table(coming, ["cycle", "window", "planned_at"])
     click.echo("\ndebits:")
     echo_table(debits, ["id", "cycle", "state", "amount", "planned_at", "tries"])
+    click.echo("\nterms changes (and what became of each open debit):")
+    echo_table(terms_changes, ["at", "source", "changed", "debit", "was", "outcome"])
     click.echo("\nchanges:")
     echo_table(changes, ["at", "kind", "source", "detail"])
+
+
+def terms_change_rows(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per open debit a change of terms met (one row for a change that met none)."""
+    rows: list[dict[str, Any]] = []
+    for change in changes:
+        if change["kind"] != "terms":
+            continue
+        detail = json.loads(change["detail"])
+        seen = detail.pop("open_debits", [])
+        changed = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in sorted(detail.items()))
+        base = {"at": change["at"], "source": change["source"], "changed": changed or "-"}
+        if not seen:
+            rows.append({**base, "debit": "-", "was": "-", "outcome": "no open debit"})
+        for debit in seen:
+            rows.append({**base, "debit": f"{debit['debit']} (cycle {debit['cycle']})",
+                         "was": debit["state"], "outcome": debit["outcome"]})  # fmt: skip
+    return rows
 
 
 @mandates.command("set-amount")

@@ -140,7 +140,7 @@ def terms_misfit(
         if found.window != window:
             return f"window now {_days(found.window)}, was {_days(window)}"
     elif period != window or not terms.covers(window.first_day):
-        return f"a {terms.frequency} mandate has no calendar debit on {_days(window)}"
+        return f"frequency now {terms.frequency}: no calendar debit on {_days(window)}"
     if flow_now is not None and flow_now != flow:
         return f"flow now {flow_now}, was {flow}"
     return None

@@ -9,6 +9,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,6 +23,7 @@ from billing.store.models import Mandate, MandateChange, WebhookEvent
 from billing.webhooks.app import ReceiverConfig, create_app
 from tests.integration.billing_harness import Harness
 from tests.integration.sandbox_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USERNAME, wait_until
+from tests.integration.test_cli_foundation import run
 from tests.integration.test_debit_path import hook  # noqa: F401 - a fixture
 from tests.integration.test_webhook_receiver import ThreadServer
 from tests.integration.test_webhook_sandbox import Hooked
@@ -29,6 +31,15 @@ from tests.integration.test_webhook_sandbox import Hooked
 T0 = datetime(2027, 3, 2, 0, 0, tzinfo=UTC)
 LEAD = timedelta(hours=26)
 MAY = datetime(2027, 5, 1, 0, 0, tzinfo=UTC)
+
+
+def run_until(harness: Harness, end: datetime) -> None:
+    """Tick at each instant something is due, and at least daily (planning looks > 4 days
+    ahead, so every debit is planned before it is due): months in a few hundred ticks."""
+    while harness.clock() < end:
+        due = harness.next_due()
+        step = harness.clock() + timedelta(days=1)
+        harness.tick(min(end, step if due is None else min(due, step)))
 
 
 def juspays_copy(harness: Harness, mandate_id: str, **terms: object) -> None:
@@ -104,7 +115,7 @@ def test_a_new_start_date_from_a_sync_neither_charges_a_cycle_twice_nor_skips_th
     )
     assert (report.updated, report.bad) == (1, 0)
 
-    harness.run_until(MAY)
+    run_until(harness, MAY)
     assert charges_by_day(harness, "m1") == [("2027-03-05", "399.00"), ("2027-04-05", "399.00")]
     [change] = terms_changes(harness, "m1")
     assert change["start_date"] == ["2027-01-01", "2027-02-01"]
@@ -126,7 +137,7 @@ def test_a_corrected_start_date_in_a_re_import_neither_charges_twice_nor_skips(
     harness.tick(T0)
     report = reimport(harness, "m2", start_date="2027-02-01")
     assert report.updated == 1
-    harness.run_until(MAY)
+    run_until(harness, MAY)
     assert charges_by_day(harness, "m2") == [("2027-03-05", "399.00"), ("2027-04-05", "399.00")]
 
 
@@ -134,7 +145,7 @@ def test_a_corrected_start_date_in_a_re_import_neither_charges_twice_nor_skips(
 
 
 def test_a_debit_planned_under_old_terms_is_re_planned_under_the_new_ones_not_sent(
-    harness: Harness,
+    harness: Harness, db_url: str, tmp_path: Path
 ) -> None:
     harness.add_mandate("var", amount_rule="VARIABLE", max_amount="1000", amount="900")
     harness.add_mandate("day", rule_type="ON", rule_value=5)
@@ -146,7 +157,7 @@ def test_a_debit_planned_under_old_terms_is_re_planned_under_the_new_ones_not_se
     juspays_copy(harness, "day", rule_value=20)
     assert reimport(harness, "var", amount_rule="VARIABLE", max_amount="500", amount="400").bad == 0
     assert reimport(harness, "day", rule_value=20).bad == 0
-    harness.run_until(MAY)
+    run_until(harness, MAY)
     assert charges_by_day(harness, "var") == [("2027-03-05", "400.00"), ("2027-04-05", "400.00")]
     assert charges_by_day(harness, "day") == [("2027-03-20", "399.00"), ("2027-04-20", "399.00")]
 
@@ -164,29 +175,36 @@ def test_a_debit_planned_under_old_terms_is_re_planned_under_the_new_ones_not_se
         assert ended.state == "CANCELLED"
         assert ended.superseded_at is not None
 
+    # `billing mandates show` lists the change and what became of the open debit.
+    shown = run("mandates", "show", "var", cwd=tmp_path, env={"BILLING_DATABASE_URL": db_url})
+    assert shown.returncode == 0, shown.stderr
+    section = shown.stdout.split("terms changes")[1].split("\nchanges:")[0]
+    assert "max_amount 1000.00 -> 500.00" in section
+    assert f"{old_var.id} (cycle 2)" in section
+    assert "CANCELLED: amount 900.00 no longer fits the terms" in section
+
 
 def test_a_debit_whose_flow_changed_since_it_was_planned_is_checked_before_sending(
     harness_factory: Callable[..., Harness],
 ) -> None:
     harness = harness_factory(notification_flows="CARD:none")
-    harness.add_mandate("flow")
+    harness.add_mandate("flow", rule_type="AFTER")  # a window from the 5th to the month's end
     harness.tick(T0)
     [planned] = harness.debits("flow")
     assert planned.flow == "none"
     # The operator moves CARD to the juspay flow: the debit planned for the none flow (executed
-    # on the planned instant, no notice) no longer fits; it is not sent as planned.
+    # on the planned instant, without Juspay's notice) no longer fits; it is not sent as planned
+    # but planned again for the juspay flow, in the same period.
     moved = harness_factory(notification_flows="CARD:juspay")
-    moved.run_until(MAY)
+    run_until(moved, MAY)
+    assert charges_by_day(moved, "flow") == [("2027-03-05", "399.00"), ("2027-04-05", "399.00")]
     debits = moved.debits("flow")
     first = next(d for d in debits if d.id == planned.id)
     assert first.state == "CANCELLED"
     assert moved.orders(first.id) == []
-    assert "flow now juspay, was none" in (first.last_error or "")
-    march = [
-        d for d in debits if d.period_first_day.isoformat() == "2027-03-01" and d.id != first.id
-    ]
-    assert [d.flow for d in march] == ["juspay"]
-    assert charges_by_day(moved, "flow")[-1] == ("2027-04-05", "399.00")
+    assert first.last_error == "flow now juspay, was none"
+    march = [d for d in debits if d.period_first_day.month == 3 and d.id != first.id]
+    assert [(d.flow, d.state) for d in march] == [("juspay", "CHARGED")]
 
 
 # -- 3. an import without a status ----------------------------------------------------------------
@@ -223,11 +241,11 @@ def test_an_import_without_a_status_keeps_the_pause_juspay_sent_and_the_cycle_su
     assert "after this file" in report.kept[0].reason
     assert mandate_status(harness, "paused") == "PAUSED"
 
-    harness.run_until(datetime(2027, 3, 9, tzinfo=UTC))
+    run_until(harness, datetime(2027, 3, 9, tzinfo=UTC))
     assert harness.txns_calls() == 0  # held while paused: never sent to be refused
     harness.control("mandates/paused/status", status="ACTIVE", webhook=True)
     wait_until(hooked.settled, what="MANDATE_ACTIVATED processed")
-    harness.run_until(datetime(2027, 3, 14, tzinfo=UTC))
+    run_until(harness, datetime(2027, 3, 14, tzinfo=UTC))
     [march] = harness.debits("paused")
     assert march.state == "CHARGED"
     assert [c["amount"] for c in harness.ledger("paused")] == ["500.00"]

@@ -3,14 +3,16 @@ previous order between tries (domain.debit.reconsider): pure, table-tested."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from billing.domain.calendar import Period
 from billing.domain.debit import NOT_SENT, DebitState, can_transition_debit, reconsider
 from billing.domain.errors import IllegalTransition
-from billing.domain.mandate import MandateStatus
+from billing.domain.mandate import MandateStatus, Terms, parse_terms
 from billing.domain.ordering import order_news_applies
 from billing.domain.outcomes import Outcome
 from billing.domain.schedule import DebitCalendar
@@ -19,6 +21,7 @@ from billing.domain.sending import (
     may_send,
     notice_still_serves,
     previous_try_allows,
+    terms_misfit,
 )
 from billing.domain.timing import Flow, execution_instant, pdn_txn_date
 
@@ -170,3 +173,57 @@ def test_a_pdn_serves_only_while_its_notice_can_end_on_the_day_it_announced(
 def test_a_pdn_announces_the_planned_instant_or_25_hours_from_now() -> None:
     assert pdn_txn_date(PLANNED, PLANNED - LEAD) == PLANNED
     assert pdn_txn_date(PLANNED, PLANNED - timedelta(hours=2)) == PLANNED + timedelta(hours=23)
+
+
+# -- terms_misfit: a debit planned under old terms -------------------------------------------------
+
+
+def _terms(**changes: object) -> Terms:
+    fields: dict[str, object] = {
+        "frequency": "MONTHLY", "rule_type": "ON", "rule_value": 5, "amount_rule": "VARIABLE",
+        "max_amount": "1000", "currency": "INR", "start_date": "2027-01-01",
+        "payment_method_type": "CARD",
+    }  # fmt: skip
+    fields.update(changes)
+    return parse_terms(fields, tz=CAL.tz)
+
+
+MARCH = Period(date(2027, 3, 1), date(2027, 3, 31))
+MARCH_5 = Period(date(2027, 3, 5), date(2027, 3, 5))
+
+
+def _misfit(terms: Terms, amount: str = "900", flow_now: str | None = "juspay") -> str | None:
+    return terms_misfit(terms, amount=Decimal(amount), period=MARCH, window=MARCH_5,
+                        flow="juspay", flow_now=flow_now, calendar=CAL)  # fmt: skip
+
+
+def test_a_debit_that_still_fits_its_terms_fits_whatever_the_start_date_numbering() -> None:
+    assert _misfit(_terms()) is None
+    assert _misfit(_terms(start_date="2027-02-01")) is None  # March is cycle 1 now: same debit
+
+
+@pytest.mark.parametrize(
+    ("changes", "amount", "reason"),
+    [
+        ({"max_amount": "500"}, "900", "amount 900 no longer fits the terms"),
+        ({"amount_rule": "FIXED", "max_amount": "399"}, "900", "amount 900 no longer fits"),
+        ({"rule_value": 20}, "900", "window now 2027-03-20, was 2027-03-05"),
+        ({"rule_type": "AFTER"}, "900", "window now 2027-03-05..2027-03-31"),
+        ({"start_date": "2027-04-01"}, "900", "no debit in the period 2027-03-01..2027-03-31"),
+        ({"end_date": "2027-03-04"}, "900", "no debit in the period"),
+        ({"frequency": "BIMONTHLY"}, "900", "period now 2027-03-01..2027-04-30"),
+        ({"frequency": "ASPRESENTED", "rule_type": None, "rule_value": None}, "900",
+         "frequency now ASPRESENTED: no calendar debit on 2027-03-05"),
+    ],
+)  # fmt: skip
+def test_a_debit_that_no_longer_fits_its_terms_says_why(
+    changes: dict[str, object], amount: str, reason: str
+) -> None:
+    found = _misfit(_terms(**changes), amount)
+    assert found is not None
+    assert reason in found
+
+
+def test_a_debit_planned_for_another_flow_no_longer_fits() -> None:
+    assert _misfit(_terms(), flow_now="none") == "flow now none, was juspay"
+    assert _misfit(_terms(), flow_now=None) is None  # not checked
