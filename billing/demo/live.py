@@ -236,8 +236,13 @@ def _play_the_day_before(
     return passes
 
 
-def run_live(size: int, workdir: Path | None, timeout_s: float) -> None:
-    """Run the live demo; raises `click.ClickException` when the books disagree."""
+def run_live(
+    size: int, workdir: Path | None, timeout_s: float, broker_url: str | None = None
+) -> None:
+    """Run the live demo; raises `click.ClickException` when the books disagree.
+
+    `broker_url` (Redis or RabbitMQ) replaces the embedded broker: Flower sees events only
+    there."""
     if workdir is not None and workdir.exists() and any(workdir.iterdir()):
         raise click.ClickException(f"--dir {workdir}: not empty (the live demo starts afresh)")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="billing-live-"))
@@ -263,6 +268,8 @@ def run_live(size: int, workdir: Path | None, timeout_s: float) -> None:
             "BILLING_BEAT_RECLAIM_EVERY": "10s",
         }
     )
+    if broker_url:
+        env["BILLING_BROKER_URL"] = broker_url
     click.echo(f"live demo in {workdir}: {size} mandates due today at {debit_time} {tz.key}")
     processes = Processes(workdir, env)
     previous = signal.signal(signal.SIGTERM, _interrupt)
