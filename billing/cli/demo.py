@@ -38,14 +38,25 @@ from billing.demo.simulation import run_demo
     type=click.IntRange(10, 3600),
     help="--live: seconds to wait for today's debits to come to rest.",
 )
+@click.option(
+    "--broker",
+    "broker_url",
+    help="--live: a Redis or RabbitMQ URL instead of the embedded broker (Flower sees it).",
+)
 def demo(
-    days: int, workdir: Path | None, quiet: bool, live: bool, size: int, timeout_s: int
+    days: int,
+    workdir: Path | None,
+    quiet: bool,
+    live: bool,
+    size: int,
+    timeout_s: int,
+    broker_url: str | None,
 ) -> None:
     """Run the whole system against the bundled sandbox: DAYS simulated days (default), or
     --live: the real processes on the embedded defaults, a book of SIZE mandates due today."""
     if live:
         from billing.demo.live import run_live  # noqa: PLC0415 - only the live demo needs it
 
-        run_live(size, workdir, float(timeout_s))
+        run_live(size, workdir, float(timeout_s), broker_url)
         return
     run_demo(days, workdir or Path(".demo"), quiet=quiet)

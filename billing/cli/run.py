@@ -11,12 +11,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from billing.cli.common import JobError, container, echo_json
 from billing.cli.errors import UPGRADE, describe_database_error, first_line
 from billing.cli.mandates import parse_now
+from billing.services.tick import run_tick
+from billing.services.webhook_events import process_pending
 from billing.store import migrate
 
 if TYPE_CHECKING:
     from celery import Celery
-from billing.services.tick import run_tick
-from billing.services.webhook_events import process_pending
 
 
 @click.command()

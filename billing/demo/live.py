@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.util import find_spec
@@ -46,13 +45,13 @@ from sqlalchemy import func, select
 from billing.bootstrap import Container, build
 from billing.config import load_settings
 from billing.demo.scenario import API_KEY, MERCHANT_ID, SimulatedClock
-from billing.demo.simulation import summary
+from billing.demo.simulation import debit_counts, summary
 from billing.services.mandates.files import MANDATE_FIELDS, read_rows
 from billing.services.mandates.registry import import_mandates
 from billing.services.tick import run_tick
 from billing.services.webhook_events import process_pending
 from billing.store import migrate
-from billing.store.models import Debit, WebhookEvent
+from billing.store.models import WebhookEvent
 
 BILLING = str(Path(sys.executable).with_name("billing"))
 SETTLED = frozenset({"CHARGED", "FAILED", "SKIPPED", "CANCELLED", "MANUAL_REVIEW"})
@@ -193,14 +192,6 @@ def _faults(rows: list[dict[str, str]]) -> list[dict[str, Any]]:
     return [{**spec, "key": ids[index]} for ids, index, spec in plan if len(ids) > index]
 
 
-def _counts(app: Container, until: datetime) -> Counter[str]:
-    with app.sessions() as session:
-        rows = session.execute(
-            select(Debit.state, func.count()).where(Debit.planned_at <= until).group_by(Debit.state)
-        ).all()
-    return Counter({str(state): int(count) for state, count in rows})
-
-
 def _unprocessed_webhooks(app: Container) -> int:
     with app.sessions() as session:
         return int(
@@ -236,8 +227,13 @@ def _play_the_day_before(
     return passes
 
 
-def run_live(size: int, workdir: Path | None, timeout_s: float) -> None:
-    """Run the live demo; raises `click.ClickException` when the books disagree."""
+def run_live(
+    size: int, workdir: Path | None, timeout_s: float, broker_url: str | None = None
+) -> None:
+    """Run the live demo; raises `click.ClickException` when the books disagree.
+
+    `broker_url` (Redis or RabbitMQ) replaces the embedded broker: Flower sees events only
+    there."""
     if workdir is not None and workdir.exists() and any(workdir.iterdir()):
         raise click.ClickException(f"--dir {workdir}: not empty (the live demo starts afresh)")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="billing-live-"))
@@ -263,6 +259,8 @@ def run_live(size: int, workdir: Path | None, timeout_s: float) -> None:
             "BILLING_BEAT_RECLAIM_EVERY": "10s",
         }
     )
+    if broker_url:
+        env["BILLING_BROKER_URL"] = broker_url
     click.echo(f"live demo in {workdir}: {size} mandates due today at {debit_time} {tz.key}")
     processes = Processes(workdir, env)
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -333,7 +331,7 @@ def _run(
             sandbox.post("/sandbox/clock", json={"real": True}).raise_for_status()
             click.echo(
                 f"the day before played on a simulated clock ({passes} passes): "
-                + ", ".join(f"{k} {v}" for k, v in sorted(_counts(app, planned).items()))
+                + ", ".join(f"{k} {v}" for k, v in sorted(debit_counts(app, planned).items()))
             )
             _start_celery(processes, workdir, flower_port)
             # The customer revokes a mandate in their bank app as the day starts.
@@ -374,7 +372,7 @@ def _follow(app: Container, processes: Processes, planned: datetime, timeout_s: 
     calm = 0
     while True:
         processes.check_alive()
-        counts = _counts(app, planned)
+        counts = debit_counts(app, planned)
         now = time.monotonic()
         history = [*history[-10:], (now, counts["CHARGED"])]
         span = history[-1][0] - history[0][0]

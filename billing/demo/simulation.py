@@ -49,11 +49,13 @@ def _next_due(app: Container, now: datetime) -> datetime | None:
     return min((f for f in found if f is not None), default=None)
 
 
-def _counts(app: Container) -> Counter[str]:
+def debit_counts(app: Container, until: datetime | None = None) -> Counter[str]:
+    """Debits by state (those planned up to `until`, all when None)."""
+    query = select(Debit.state, func.count()).group_by(Debit.state)
+    if until is not None:
+        query = query.where(Debit.planned_at <= until)
     with app.sessions() as session:
-        return Counter(
-            dict(session.execute(select(Debit.state, func.count()).group_by(Debit.state)).all())
-        )
+        return Counter({str(state): int(n) for state, n in session.execute(query).all()})
 
 
 def run_demo(days: int, workdir: Path, *, quiet: bool = False) -> None:
@@ -173,7 +175,7 @@ def _run(
         clock.now = max(step, clock.now + timedelta(minutes=1))
         sandbox.state.clock.set(clock.now)
         if not quiet and clock.now.date() != day_shown:
-            counts = _counts(app)
+            counts = debit_counts(app)
             click.echo(
                 f"{day_shown}  charged {counts['CHARGED']:>3}  pending {counts['PENDING']:>3}  "
                 f"retrying {counts['RETRY_SCHEDULED']:>2}  failed {counts['FAILED']:>2}  "
@@ -192,18 +194,7 @@ def summary(
 ) -> None:
     """The books check both demos end on: billing's charges against the sandbox's `ledger`
     (debits planned up to `until`, all when None); raises when they disagree."""
-    counts = _counts(app)
-    if until is not None:
-        with app.sessions() as session:
-            counts = Counter(
-                dict(
-                    session.execute(
-                        select(Debit.state, func.count())
-                        .where(Debit.planned_at <= until)
-                        .group_by(Debit.state)
-                    ).all()
-                )
-            )
+    counts = debit_counts(app, until)
     with app.sessions() as session:
         charged_total = session.scalar(
             select(func.coalesce(func.sum(Debit.amount), 0)).where(Debit.state == "CHARGED")
