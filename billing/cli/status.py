@@ -24,6 +24,9 @@ from billing.store import migrate
 
 Part = dict[str, Any]
 NOT_CHECKED = "not checked:"
+# The dispatch is sent by beat and run by a worker on housekeeping: either may be missing.
+BEAT_HINT = "is billing beat running (and a worker on housekeeping)?"
+NO_DISPATCH = f"no dispatch recorded: {BEAT_HINT}"
 
 
 def _database(c: Container) -> Part:
@@ -78,12 +81,12 @@ def _beat(c: Container, now: datetime) -> Part:
         return {
             "ok": False,
             "last_dispatch": None,
-            "error": "no dispatch recorded: start billing beat",
+            "error": NO_DISPATCH,
         }
     age = now - at
     part: Part = {"ok": age <= late_after, "last_dispatch": at}
     if age > late_after:
-        part["error"] = f"last dispatch {_age(age)} ago: is billing beat running?"
+        part["error"] = f"last dispatch {_age(age)} ago: {BEAT_HINT}"
     return part
 
 

@@ -44,7 +44,10 @@ def test_status_sees_a_missing_worker_and_beat_and_is_healthy_when_both_run(
     assert code == 1
     assert failing(report) == {"workers", "beat"}, report
     assert report["workers"]["queues"] == {q: [] for q in QUEUES}
-    assert report["beat"]["error"] == "no dispatch recorded: start billing beat"
+    assert (
+        report["beat"]["error"]
+        == "no dispatch recorded: is billing beat running (and a worker on housekeeping)?"
+    )
     assert report["debits"]["overdue"] == 5  # due a minute ago: not yet stuck
 
     cluster.start_worker()

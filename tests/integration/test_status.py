@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from billing.cli import cli
 from billing.services.health import BEAT_DISPATCH, record_heartbeat
 from billing.store import migrate
 from tests.integration.test_cli_errors import closed_port
+from tests.services import REDIS_URL, check_redis, service_missing
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +76,7 @@ def test_on_the_embedded_broker_no_worker_and_a_stale_beat_are_unhealthy(tmp_pat
     assert report["beat"] == {
         "ok": False,
         "last_dispatch": None,
-        "error": "no dispatch recorded: start billing beat",
+        "error": "no dispatch recorded: is billing beat running (and a worker on housekeeping)?",
     }
     from billing.bootstrap import build  # noqa: PLC0415
     from billing.config import load_settings  # noqa: PLC0415
@@ -85,4 +87,42 @@ def test_on_the_embedded_broker_no_worker_and_a_stale_beat_are_unhealthy(tmp_pat
     app.close()
     _, report = status()
     assert report["beat"]["ok"] is False
-    assert report["beat"]["error"] == "last dispatch 10m ago: is billing beat running?"
+    assert (
+        report["beat"]["error"]
+        == "last dispatch 10m ago: is billing beat running (and a worker on housekeeping)?"
+    )
+
+
+def amqp_url() -> str:
+    url = "amqp://guest:guest@127.0.0.1:5672//"
+    with socket.socket() as s:
+        s.settimeout(1)
+        if s.connect_ex(("127.0.0.1", 5672)) != 0:
+            service_missing("RabbitMQ", ConnectionRefusedError(url))
+    return url
+
+
+@pytest.mark.parametrize("transport", ["redis", "amqp", "sqla"])
+def test_the_broker_check_is_a_real_connection_for_each_transport(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """Reachable: ok with the queue depths; the same transport on a closed port (or, for the
+    SQL transport, a database file that cannot be opened): unreachable."""
+    migrate.upgrade(f"sqlite:///{tmp_path / 'billing.db'}")
+    port = closed_port()
+    up, down = {
+        "redis": (REDIS_URL, f"redis://127.0.0.1:{port}/0"),
+        "amqp": (amqp_url() if transport == "amqp" else "", f"amqp://guest:guest@127.0.0.1:{port}//"),
+        "sqla": (f"sqla+sqlite:///{tmp_path / 'broker.db'}", f"sqla+sqlite:///{tmp_path}/no/such/dir/b.db"),
+    }[transport]  # fmt: skip
+    if transport == "redis":
+        check_redis()
+    monkeypatch.setenv("BILLING_BROKER_URL", up)
+    _, report = status()
+    assert report["broker"]["ok"] is True, report["broker"]
+    assert set(report["broker"]["waiting"]) == {"gateway", "webhooks", "housekeeping"}
+    monkeypatch.setenv("BILLING_BROKER_URL", down)
+    code, report = status()
+    assert code == 1
+    assert report["broker"]["ok"] is False
+    assert report["broker"]["error"].startswith("unreachable (")
