@@ -53,7 +53,8 @@ def test_a_line_in_a_scope_carries_the_debits_ids_and_what_was_bound_later(
         "task_id": "t-1",
     }
     assert inside["request_id"] == "r-9"
-    assert "debit_id" not in outside and "task_id" not in outside
+    assert "debit_id" not in outside
+    assert "task_id" not in outside
 
 
 def test_bind_outside_a_scope_changes_nothing_and_an_inner_scope_does_not_leak() -> None:
@@ -76,9 +77,11 @@ def test_card_numbers_cvvs_keys_and_passwords_are_redacted_in_every_field(
         log.warning("echo %s cvv=987 key=%s", PAN, "sk_live_very_secret_key")
     (line,) = lines(stream)
     text = json.dumps(line)
-    assert "4111 1111 1111 1111" not in text and "4111111111111111" not in text
+    assert "4111 1111 1111 1111" not in text
+    assert "4111111111111111" not in text
     assert "1111" in str(line["card"])  # last four kept
-    assert line["cvv"] == "[REDACTED]" and line["password"] == "[REDACTED]"
+    assert line["cvv"] == "[REDACTED]"
+    assert line["password"] == "[REDACTED]"
     assert "987" not in str(line["message"])
     assert "sk_live_very_secret_key" not in text
     assert line["debit_id"] == 1
