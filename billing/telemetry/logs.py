@@ -40,6 +40,8 @@ _TRY_KEY = "try"
 _FIRST = ("debit_id", "mandate_id", "order_id", _TRY_KEY, "task_id", "request_id")
 _SECRET_NAME = re.compile(r"cvv|cvc|security_?code|password|passwd|secret|token|api_?key|"
                           r"authorization|private_?key|card_?data_?key", re.IGNORECASE)  # fmt: skip
+# A decimal number (a duration, an amount) is not a card number, however many digits it has.
+_DECIMAL = re.compile(r"(\d+\.\d+)")
 _CVV_TEXT = re.compile(r"(?i)\b(cvv2?|cvc2?|security[ _]?code)(\W{1,3})\d{3,4}\b")
 # Loggers that would repeat our one line per gateway call (httpx logs every request at INFO).
 _QUIET = ("httpx", "httpcore", "hpack", "urllib3")
@@ -112,7 +114,8 @@ def redact_text(text: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     text = _CVV_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-    return scrub(text)
+    parts = _DECIMAL.split(text)  # odd items: the decimals, kept as they are
+    return "".join(part if i % 2 else scrub(part) for i, part in enumerate(parts))
 
 
 def redact_value(name: str, value: object) -> object:

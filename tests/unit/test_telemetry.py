@@ -147,3 +147,10 @@ def test_gateway_calls_are_named_by_their_path_template() -> None:
         endpoint("POST", "/payout/merchant/v1/orders/po1/attempt")
         == "POST /payout/merchant/v1/orders/{id}/attempt"
     )
+
+
+def test_a_long_decimal_is_not_taken_for_a_card_number() -> None:
+    assert (
+        logs.redact_text("succeeded in 0.4111111111111111s") == "succeeded in 0.4111111111111111s"
+    )
+    assert logs.redact_text(f"pan {PAN}.") == "pan XXXXXXXXXXXX1111."
