@@ -8,17 +8,28 @@ few million rows; scrape every 15-60 s).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.domain.debit import FINAL_DEBIT_STATES, DebitState
+from billing.domain.payout import AttemptAnswer
 from billing.store.models import Debit, PayoutAttempt, WebhookEvent
 
 Row = tuple[str, str, dict[str, str], float]
 WAITING = [s.value for s in DebitState if s not in FINAL_DEBIT_STATES]
+# Every known state is reported, 0 when empty: a state that empties shows 0, not a gap.
+WEBHOOK_STATES = ("RECEIVED", "PROCESSED", "IGNORED", "POISONED", "UNMATCHED")
+
+
+def _by_state(session: Session, column: Any, known: Iterable[str]) -> dict[str, float]:
+    counts = dict.fromkeys(known, 0.0)
+    for state, n in session.execute(select(column, func.count()).group_by(column)):
+        counts[str(state)] = float(n)
+    return counts
 
 
 def read(session: Session, now: datetime) -> Iterator[Row]:
@@ -35,13 +46,9 @@ def read(session: Session, now: datetime) -> Iterator[Row]:
         {},
         max(age, 0.0),
     )
-    for state, n in session.execute(select(Debit.state, func.count()).group_by(Debit.state)):
+    for state, n in _by_state(session, Debit.state, DebitState).items():
         yield "billing_debit_states", "Debits by state", {"state": state}, n
-    for state, n in session.execute(
-        select(WebhookEvent.state, func.count()).group_by(WebhookEvent.state)
-    ):
+    for state, n in _by_state(session, WebhookEvent.state, WEBHOOK_STATES).items():
         yield "billing_webhook_events", "Stored webhook events by state", {"state": state}, n
-    for state, n in session.execute(
-        select(PayoutAttempt.state, func.count()).group_by(PayoutAttempt.state)
-    ):
+    for state, n in _by_state(session, PayoutAttempt.state, AttemptAnswer).items():
         yield "billing_payout_attempts", "Payout attempts by state", {"state": state}, n
