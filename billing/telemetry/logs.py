@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import os
@@ -42,6 +43,8 @@ _SECRET_NAME = re.compile(r"cvv|cvc|security_?code|password|passwd|secret|token|
                           r"authorization|private_?key|card_?data_?key", re.IGNORECASE)  # fmt: skip
 # A decimal number (a duration, an amount) is not a card number, however many digits it has.
 _DECIMAL = re.compile(r"(\d+\.\d+)")
+_THIRTEEN_DIGITS = re.compile(r"\d(?:[ -]?\d){12}")
+_SUSPECT = re.compile(r"\d(?:[ -]?\d){12}|cvv|cvc|security", re.IGNORECASE)
 _CVV_TEXT = re.compile(r"(?i)\b(cvv2?|cvc2?|security[ _]?code)(\W{1,3})\d{3,4}\b")
 # Loggers that would repeat our one line per gateway call (httpx logs every request at INFO).
 _QUIET = ("httpx", "httpcore", "hpack", "urllib3")
@@ -113,15 +116,24 @@ def redact_text(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    if _SUSPECT.search(text) is None:  # the usual line: no long digit run, no CVV
+        return text
     text = _CVV_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    if _THIRTEEN_DIGITS.search(text) is None:
+        return text
     parts = _DECIMAL.split(text)  # odd items: the decimals, kept as they are
     return "".join(part if i % 2 else scrub(part) for i, part in enumerate(parts))
+
+
+@functools.lru_cache(maxsize=512)
+def _secret_name(name: str) -> bool:
+    return _SECRET_NAME.search(name) is not None
 
 
 def redact_value(name: str, value: object) -> object:
     if value is None or isinstance(value, bool):
         return value
-    if _SECRET_NAME.search(name):
+    if _secret_name(name):
         return REDACTED
     if isinstance(value, int | float):
         return value if abs(value) < 10**12 else redact_text(str(value))
