@@ -6,6 +6,7 @@ time, and a Celery worker builds its container after fork (`worker_process_init`
 
 from __future__ import annotations
 
+import base64
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from billing.services.payouts.service import CvvProvider, PayoutPolicy, Payouts
 from billing.services.webhook_events import WebhookEvents
 from billing.store.db import make_engine, make_session_factory
 from billing.store.vault import CardVault, vault_from_setting
+from billing.telemetry import logs
 
 Clock = Callable[[], datetime]
 
@@ -185,6 +187,7 @@ def load_cvv_provider(path: str | None) -> CvvProvider | None:
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Container:
     settings = settings or load_settings()
+    register_secrets(settings)
     engine = make_engine(settings.database_url)
     return Container(
         settings=settings,
@@ -192,3 +195,19 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Co
         sessions=make_session_factory(engine),
         clock=clock or system_clock,
     )
+
+
+def register_secrets(settings: Settings) -> None:
+    """The configured secrets, and the Basic values made from them, never reach a log line
+    (telemetry/logs.py replaces them wherever they appear)."""
+    key = settings.juspay_api_key.get_secret_value() if settings.juspay_api_key else None
+    if key:
+        logs.register_secret(key)
+        logs.register_secret(base64.b64encode(f"{key}:".encode()).decode("ascii"))
+    password = settings.webhook_password.get_secret_value() if settings.webhook_password else None
+    if password:
+        logs.register_secret(password)
+        basic = f"{settings.webhook_username or ''}:{password}".encode()
+        logs.register_secret(base64.b64encode(basic).decode("ascii"))
+    if settings.card_data_key:
+        logs.register_secret(settings.card_data_key.get_secret_value())

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -204,6 +204,11 @@ class Settings(BaseSettings):
     card_data_key: SecretStr | None = None
     cvv_provider: str | None = None
     notification_flows: Flows = Field(default_factory=lambda: dict(_DEFAULT_FLOWS))
+    # Logs (telemetry/logs.py, read from the environment when logging starts): json, text, or
+    # auto (text on a terminal, JSON otherwise).
+    log_format: Literal["auto", "json", "text"] = "auto"
+    # The worker's /metrics port (its main process sums its prefork children); unset: none.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator(
         "juspay_api_key",

@@ -23,6 +23,7 @@ from billing.cli.payouts import payouts
 from billing.cli.run import beat, tick, worker
 from billing.cli.status import status
 from billing.cli.webhooks import webhooks
+from billing.telemetry import logs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -31,10 +32,10 @@ from billing.cli.webhooks import webhooks
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Recurring billing on Juspay mandates: plan, notify, debit exactly once, reconcile."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    try:
+        logs.configure(level=logging.DEBUG if debug else logging.WARNING)
+    except ValueError as exc:  # BILLING_LOG_FORMAT
+        raise JobError(str(exc)) from None
     ctx.obj = Context(debug=debug)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from billing.cli.common import container, echo_json, echo_table
 from billing.services import NotFoundError
@@ -77,13 +78,29 @@ def list_(
         )
 
 
+def _debit_for(session: Session, ref: str) -> int:
+    """A debit id, or one of its order ids (what a log line, Juspay or the customer shows)."""
+    ref = ref.strip()
+    if ref.isascii() and ref.isdigit():
+        found = session.scalar(select(Debit.id).where(Debit.id == int(ref)))
+        if found is not None:
+            return found
+    by_order = session.scalar(select(Order.debit_id).where(Order.order_id == ref))
+    if by_order is None:
+        raise NotFoundError(f"no debit has the id or order id {ref!r}")
+    return by_order
+
+
 @debits.command()
-@click.argument("debit_id", type=int)
+@click.argument("ref", metavar="DEBIT_ID|ORDER_ID")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def show(ctx: click.Context, debit_id: int, as_json: bool) -> None:
-    """One debit with its orders and its full history: why it was or was not charged."""
+def show(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """One debit with its orders and its full history: why it was or was not charged.
+
+    Give the debit's id or the order id of any of its tries."""
     with container(ctx).sessions() as session:
+        debit_id = _debit_for(session, ref)
         found = session.execute(
             select(Debit, Mandate.mandate_id)
             .join(Mandate, Mandate.id == Debit.mandate_pk)

@@ -1,8 +1,11 @@
 """The HTTP side of the client: one httpx.Client, the headers every call carries, logging, and
 the hand-over of every failure to `errors.failure`.
 
-Logging (`billing.gateway`): method, path, status, duration and request id; never the API key,
-the Authorization header, a body, card data or a JWE plaintext.
+Logging (`billing.gateway`): one line per call (httpx's own line is silenced, telemetry/logs.py)
+with method, path, status and duration; the request id is bound to the log scope, so the
+caller's later lines about the same debit carry it too. Never the API key, the Authorization
+header, a body, card data or a JWE plaintext. Metrics: every call is counted by endpoint (the
+path with its ids as `{id}`) and status, with its latency.
 """
 
 from __future__ import annotations
@@ -19,12 +22,24 @@ import httpx
 
 from billing.domain.errors import InvalidField
 from billing.gateway.errors import failure
+from billing.telemetry import logs, metrics
 
 _log = logging.getLogger("billing.gateway")
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 _T = TypeVar("_T")
 _P = TypeVar("_P")
+# The segment after these is an id: `/orders/ABC` is counted as `/orders/{id}`.
+_ID_AFTER = frozenset({"orders", "mandates", "notifications", "customers", "txns"})
+
+
+def endpoint(method: str, path: str) -> str:
+    """`GET /orders/{id}`: a path template, so metrics have one series per endpoint."""
+    parts = path.split("?", 1)[0].split("/")
+    for index in range(1, len(parts)):
+        if parts[index - 1] in _ID_AFTER and parts[index]:
+            parts[index] = "{id}"
+    return f"{method} {'/'.join(parts)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +105,7 @@ class Wire:
         order-status calls, where 404 means the order does not exist.
         """
         request_id = uuid.uuid4().hex
+        logs.bind(request_id=request_id)
         headers = {
             "x-routing-id": customer_id,
             "x-request-id": request_id,
@@ -101,7 +117,9 @@ class Wire:
                 method, path, data=form, json=body, params=params, headers=headers
             )
         except httpx.HTTPError as exc:
-            elapsed = (time.perf_counter() - started) * 1000
+            seconds = time.perf_counter() - started
+            elapsed = seconds * 1000
+            metrics.gateway_call(endpoint(method, path), type(exc).__name__, seconds)
             _log.warning(
                 "juspay %s %s failed: %s after %.1f ms request_id=%s",
                 method,
@@ -111,7 +129,9 @@ class Wire:
                 request_id,
             )
             raise failure(exc, request_id=request_id, order_lookup=order_lookup) from exc
-        elapsed = (time.perf_counter() - started) * 1000
+        seconds = time.perf_counter() - started
+        elapsed = seconds * 1000
+        metrics.gateway_call(endpoint(method, path), str(response.status_code), seconds)
         _log.info(
             "juspay %s %s -> %s in %.1f ms request_id=%s",
             method,

@@ -13,11 +13,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CursorResult, Select, func, insert, select, update
+from sqlalchemy import CursorResult, Select, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billing.store.models import Debit, DebitHistory, Mandate
+from billing.telemetry import metrics
+
+_MOVES = "billing.debit_moves"  # session.info key: states entered, counted once committed
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ def insert_planned_rows(
     )
     created = [Created(*row) for row in session.execute(statement, rows)]
     record_history(session, [(c.id, None, "PLANNED", cause, None) for c in created], at=at)
+    _count_on_commit(session, "PLANNED", len(created))
     return created
 
 
@@ -147,7 +151,28 @@ def move(
     if result.rowcount != 1:
         return False
     record_history(session, [(debit_id, expected, target, cause, order_id)], at=at)
+    _count_on_commit(session, target)
     return True
+
+
+def _count_on_commit(session: Session, state: str, count: int = 1) -> None:
+    """`billing_debits_total{state}` counts moves that were committed, not rolled back."""
+    if count:
+        moves: dict[str, int] = session.info.setdefault(_MOVES, {})
+        moves[str(state)] = moves.get(str(state), 0) + count
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    moves = session.info.pop(_MOVES, None)
+    if moves:
+        for state, count in moves.items():
+            metrics.debit_moved(state, count)
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_MOVES, None)
 
 
 def hold(

@@ -24,7 +24,7 @@ def fan_out(task_name: str, ids: Sequence[object]) -> int:
 
 
 @app.task(name="billing.beat.dispatch", acks_late=True, reject_on_worker_lost=True)
-def dispatch() -> None:
+def dispatch() -> dict[str, int]:
     c = container()
     # Committed before anything is sent: a task never sees a lease that is not there yet.
     work = claim_due_work(c.sessions, now=c.clock(), lease=c.settings.dispatch_lease)
@@ -37,24 +37,29 @@ def dispatch() -> None:
     log.info("dispatched %s", sent)
     # Beat's sign of life for `billing status`: this dispatch was sent, taken and done.
     record_heartbeat(c.sessions, BEAT_DISPATCH, at=c.clock(), detail=str(sent))
+    return sent
 
 
 @app.task(name="billing.beat.plan", acks_late=True, reject_on_worker_lost=True)
-def plan() -> None:
+def plan() -> dict[str, int]:
     c = container()
     report = plan_debits(c.sessions, c.planning, now=c.clock())
     log.info("planned %s debits (%s mandates)", report.debits_created, report.mandates_examined)
+    return {"planned": report.debits_created, "mandates examined": report.mandates_examined}
 
 
 @app.task(name="billing.beat.reclaim", acks_late=True, reject_on_worker_lost=True)
-def reclaim() -> None:
+def reclaim() -> dict[str, int]:
     c = container()
     count = reclaim_stale(c.sessions, now=c.clock(), stale_after=c.debit_policy.stale_claim_after)
     if count:
         log.warning("reclaimed %s debits left EXECUTING", count)
+    return {"reclaimed": count}
 
 
 @app.task(name="billing.beat.expire", acks_late=True, reject_on_worker_lost=True)
-def expire() -> None:
+def expire() -> dict[str, int]:
     c = container()
-    log.info("expired %s mandates", expire_ended(c.sessions, now=c.clock(), calendar=c.calendar))
+    count = expire_ended(c.sessions, now=c.clock(), calendar=c.calendar)
+    log.info("expired %s mandates", count)
+    return {"expired": count}

@@ -7,13 +7,15 @@ import logging
 
 from billing.services.payouts.service import claim_due_payouts
 from billing.tasks.beat import fan_out
+from billing.tasks.summary import Summary
 from billing.tasks.worker import app, container
+from billing.telemetry import logs
 
 log = logging.getLogger("billing.tasks")
 
 
 @app.task(name="billing.beat.payouts", acks_late=True, reject_on_worker_lost=True)
-def select_due() -> None:
+def select_due() -> dict[str, int]:
     c = container()
     payouts = c.payouts()
     reclaimed = payouts.attempts.reclaim_stale()
@@ -30,17 +32,28 @@ def select_due() -> None:
         "reclaimed": reclaimed,
     }
     log.info("payouts dispatched %s", sent)
+    return sent
 
 
 @app.task(name="billing.payouts.attempt", acks_late=True, reject_on_worker_lost=True)
-def attempt(fulfillment_ids: list[str]) -> None:
+def attempt(fulfillment_ids: list[str]) -> dict[str, int]:
     payouts = container().payouts()
+    summary = Summary("billing.payouts.attempt")
     for fulfillment_id in fulfillment_ids:
-        log.info("payout %s: %s", fulfillment_id, payouts.attempt(str(fulfillment_id)))
+        with logs.bound(fulfillment_id=str(fulfillment_id)):
+            result = payouts.attempt(str(fulfillment_id))
+            log.info("payout %s: %s", fulfillment_id, result)
+        summary.add(result)
+    return summary.done()
 
 
 @app.task(name="billing.payouts.refresh", acks_late=True, reject_on_worker_lost=True)
-def refresh(order_ids: list[str]) -> None:
+def refresh(order_ids: list[str]) -> dict[str, int]:
     payouts = container().payouts()
+    summary = Summary("billing.payouts.refresh")
     for order_id in order_ids:
-        log.info("payout order %s: %s", order_id, payouts.refresh(str(order_id)))
+        with logs.bound(payout_order_id=str(order_id)):
+            result = payouts.refresh(str(order_id))
+            log.info("payout order %s: %s", order_id, result)
+        summary.add(result)
+    return summary.done()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 
 from billing.services.webhook_events import sweep_unprocessed
+from billing.tasks.summary import Summary
 from billing.tasks.worker import app, container
+from billing.telemetry import logs
 
 log = logging.getLogger("billing.tasks")
 
@@ -17,14 +19,19 @@ PROCESS = "billing.webhooks.process"
 
 
 @app.task(name=PROCESS, acks_late=True, reject_on_worker_lost=True)
-def process(event_ids: list[int]) -> None:
+def process(event_ids: list[int]) -> dict[str, int]:
     events = container().webhook_events()
+    summary = Summary(PROCESS)
     for event_id in event_ids:
-        log.info("webhook event %s: %s", event_id, events.process(int(event_id)))
+        with logs.bound(webhook_event=int(event_id)):
+            result = events.process(int(event_id))
+            log.info("webhook event %s: %s", event_id, result)
+        summary.add(result)
+    return summary.done()
 
 
 @app.task(name="billing.beat.webhooks", acks_late=True, reject_on_worker_lost=True)
-def sweep() -> None:
+def sweep() -> dict[str, int]:
     c = container()
     # Leased and committed before anything is sent (the sweeper's `dispatched_at`).
     ids = sweep_unprocessed(c.sessions, now=c.clock())
@@ -32,3 +39,4 @@ def sweep() -> None:
         app.send_task(PROCESS, args=[[event_id]])
     if ids:
         log.warning("re-enqueued %s webhook events left unprocessed", len(ids))
+    return {"re-enqueued": len(ids)}

@@ -4,10 +4,15 @@ Configured from settings at import (nothing connects then). Every task is claim-
 delivery guarantees can be the strong ones: acks_late with reject_on_worker_lost (a task whose
 worker dies is redelivered), prefetch 1 (a dead worker strands one message, not a hundred).
 The container (engine, HTTP client) is built per process after fork, never shared.
+
+Logging is ours (telemetry/logs.py, `setup_logging`): each task runs in a log scope holding its
+`task_id`, so every line it writes can be traced to it. With BILLING_METRICS_PORT the worker's
+main process serves /metrics: the sum over its prefork children (PROMETHEUS_MULTIPROC_DIR).
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 from datetime import timedelta
 from typing import Any
@@ -17,6 +22,7 @@ from kombu import Queue
 
 from billing.bootstrap import Container, build
 from billing.config import Settings, load_settings
+from billing.telemetry import logs, metrics
 
 GATEWAY_QUEUE = "gateway"  # calls to Juspay: executions, status checks, PDNs, attempts
 WEBHOOK_QUEUE = "webhooks"  # processing of stored webhook events
@@ -177,3 +183,33 @@ def _plan_at_start(**_: object) -> None:
 def _close(**_: object) -> None:
     if _container is not None:
         _container.close()
+
+
+_task_scopes: dict[str, contextvars.Token[dict[str, object] | None]] = {}
+
+
+@signals.setup_logging.connect
+def _setup_logging(loglevel: object = None, **_: object) -> None:
+    """Celery leaves logging to us when this is connected: one handler, our format."""
+    logs.configure(level=loglevel if isinstance(loglevel, int | str) else "INFO")
+
+
+@signals.task_prerun.connect
+def _open_task_scope(task_id: str | None = None, task: Any = None, **_: object) -> None:
+    if task_id is not None:
+        _task_scopes[task_id] = logs.open_scope(task_id=task_id, task=getattr(task, "name", None))
+
+
+@signals.task_postrun.connect
+def _close_task_scope(task_id: str | None = None, **_: object) -> None:
+    if task_id is not None:
+        logs.close_scope(_task_scopes.pop(task_id, None))
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_: object) -> None:
+    """BILLING_METRICS_PORT: /metrics from the worker's main process (before the pool forks)."""
+    port = load_settings().metrics_port
+    if port:
+        metrics.use_multiprocess_dir()
+        metrics.serve(port)

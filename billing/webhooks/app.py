@@ -4,6 +4,9 @@ mounted in the merchant's own ASGI app (`Mount("/billing", app=create_app(...))`
     POST /webhooks/juspay           EC events        {id, event_name, date_created, content}
     POST /webhooks/juspay/payouts   payout events    {id, category, label, value, info}
     GET  /healthz                   200 when the database answers, else 503
+    GET  /metrics                   Prometheus: this process's counters (or, with
+                                    PROMETHEUS_MULTIPROC_DIR, every process's writing there)
+                                    and the database's gauges (store/gauges.py)
 
 Each POST: Basic auth, compared in constant time (401, nothing read further) -> body bounded
 (413) -> parsed by the pure parser (400 / 422 naming the field) -> card data redacted -> stored
@@ -31,12 +34,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from billing.bootstrap import Container
 from billing.config import Settings
 from billing.services.webhook_events import EC, PAYOUT, store_event
+from billing.store import gauges
+from billing.telemetry import metrics
 from billing.webhooks.parse import Refusal, decode, parse_ec, parse_payout
 from billing.webhooks.redact import redact
 
@@ -108,6 +113,7 @@ def create_app(
         if not authorized(request.headers.get("authorization")):
             client = request.client.host if request.client else "?"
             log.warning("webhook refused: missing or wrong credentials (from %s)", client)
+            metrics.webhook_request(kind, "401")
             return JSONResponse(
                 {"error": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": REALM}
             )
@@ -115,6 +121,7 @@ def create_app(
             accepted = _accept(kind, await _read(request, config.max_body_bytes))
         except Refusal as refusal:
             log.info("webhook refused (%s): %s", refusal.status, refusal.error)
+            metrics.webhook_request(kind, str(refusal.status))
             return JSONResponse(refusal.body(), status_code=refusal.status)
         try:
             stored = await run_in_threadpool(
@@ -129,15 +136,18 @@ def create_app(
             )
         except SQLAlchemyError:
             log.exception("webhook %s %s not stored", kind, accepted.event_id)
+            metrics.webhook_request(kind, "503")
             return JSONResponse({"error": "storage unavailable, retry later"}, status_code=503)
         if stored.duplicate:
             log.info("webhook %s %s repeated: already %s", kind, accepted.event_id, stored.state)
+            metrics.webhook_request(kind, "duplicate")
             return JSONResponse({"status": "duplicate", "id": accepted.event_id})
         try:
             await run_in_threadpool(enqueue, stored.pk)
         except Exception:  # the event is stored: the sweeper enqueues it later
             log.warning("webhook %s %s stored; enqueue failed", kind, accepted.event_id,
                         exc_info=True)  # fmt: skip
+        metrics.webhook_request(kind, "stored")
         return JSONResponse({"status": "stored", "id": accepted.event_id})
 
     async def ec(request: Request) -> JSONResponse:
@@ -162,8 +172,29 @@ def create_app(
             Route("/webhooks/juspay", ec, methods=["POST"]),
             Route("/webhooks/juspay/payouts", payouts, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            _metrics_route(sessions, clock),
         ]
     )
+
+
+def _metrics_route(sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> Route:
+    """GET /metrics: the counters, and the gauges read from the database at scrape time."""
+
+    def read_gauges() -> list[gauges.Row]:
+        with sessions() as session:
+            return list(gauges.read(session, clock()))
+
+    exposed = metrics.registry(metrics.GaugeCollector(read_gauges))
+
+    async def page(_: Request) -> Response:
+        try:
+            body, content_type = await run_in_threadpool(metrics.exposition, exposed)
+        except SQLAlchemyError:
+            log.warning("metrics: database unavailable", exc_info=True)
+            return JSONResponse({"status": "database unavailable"}, status_code=503)
+        return Response(body, media_type=content_type)
+
+    return Route("/metrics", page, methods=["GET"])
 
 
 def app_for(container: Container, enqueue: Enqueue) -> Starlette:

@@ -51,6 +51,7 @@ from billing.services.ports import DebitGateway
 from billing.store import debits as store
 from billing.store import mandates as mandate_store
 from billing.store.models import Debit, Mandate, Notification, Order
+from billing.telemetry import logs
 
 log = logging.getLogger("billing.debits")
 
@@ -110,6 +111,7 @@ class Debits:
                 if found is None:
                     return "missing"
                 debit, mandate = found
+                logs.bind(debit_id=debit.id, mandate_id=mandate.mandate_id)
                 state = DebitState(debit.state)
                 checked = self.checks_before_sending(
                     session, debit, mandate, state, now, asked_juspay=asked_juspay
@@ -424,6 +426,8 @@ class Debits:
             ).one()
             order, mandate_id, customer_id = found
             session.expunge(order)
+        logs.bind(debit_id=order.debit_id, mandate_id=mandate_id, order_id=order_id,
+                  try_number=order.try_number)  # fmt: skip
         try:
             result = self.gateway.execute_mandate(
                 order_id=order.order_id,

@@ -22,6 +22,7 @@ from billing.services.debits.policy import DebitPolicy
 from billing.services.ports import DebitGateway
 from billing.store import debits as debit_store
 from billing.store.models import Debit, Mandate, Order
+from billing.telemetry import logs
 
 log = logging.getLogger("billing.orders")
 
@@ -58,6 +59,7 @@ class Orders:
             if found is None:
                 return "missing"
             order, debit_state, customer_id = found
+            logs.bind(debit_id=order.debit_id, try_number=order.try_number)
             if order.next_check_at is None or order.next_check_at > now:
                 return "not due"
             claimed = session.execute(

@@ -36,6 +36,7 @@ from billing.services.mandates.actions import refresh_after_refusal
 from billing.services.ports import MandateStatusReader
 from billing.store import debits as store
 from billing.store.models import Debit, Mandate, Order
+from billing.telemetry import logs
 
 log = logging.getLogger("billing.debits")
 
@@ -148,6 +149,7 @@ class Settlement:
             debit = session.scalars(
                 select(Debit).where(Debit.id == order.debit_id).with_for_update()
             ).one()
+            _bind_ids(session, debit, order)
             learnt_at = at or now
             if not order_news_applies(
                 order.status_at, learnt_at, charged=outcome is Outcome.CHARGED
@@ -377,6 +379,13 @@ class Settlement:
             session, [(debit.id, state, state, f"needs review: {reason}", order.order_id)], at=now
         )
         return f"flagged ({state})"
+
+
+def _bind_ids(session: Session, debit: Debit, order: Order) -> None:
+    """The debit's ids on the lines that follow (a poll or a webhook knew only the order)."""
+    logs.bind(debit_id=debit.id, order_id=order.order_id, try_number=order.try_number)
+    if not logs.has("mandate_id") and logs.has("debit_id"):
+        logs.bind(mandate_id=session.get_one(Mandate, debit.mandate_pk).mandate_id)
 
 
 def classify_rejection_outcome(error: Rejected) -> Outcome:
