@@ -14,6 +14,7 @@ from billing.cli.mandates import parse_now
 from billing.services.tick import run_tick
 from billing.services.webhook_events import process_pending
 from billing.store import migrate
+from billing.telemetry import metrics
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -118,7 +119,12 @@ def worker(ctx: click.Context, queues: str, concurrency: int | None, loglevel: s
     from billing.tasks.worker import app  # noqa: PLC0415 - Celery only for this command
 
     # Fail at start, in one line, rather than on the first task that calls Juspay.
-    container(ctx).settings.require("juspay_api_key", "juspay_merchant_id")
+    settings = container(ctx).settings
+    settings.require("juspay_api_key", "juspay_merchant_id")
+    if settings.metrics_port:
+        # Before the start checks: they may count (and so import prometheus_client), and the
+        # multiprocess directory must be chosen before that, for the pool's children to share.
+        metrics.use_multiprocess_dir()
     preflight(ctx, app)
     argv = ["worker", "-Q", queues, "--loglevel", loglevel, "-E", *ctx.args]
     if concurrency:

@@ -32,6 +32,11 @@ from tests.services import BROKER_URL, check_redis, scratch_postgres_database
 BILLING = str(Path(sys.executable).with_name("billing"))
 
 
+# The merchant's notice flows in these deployments: cards charged at once (the sandbox settles a
+# card order on the call), so a test's debits are final within seconds of a worker taking them.
+CARD_WITHOUT_NOTICE = "CARD:none"
+
+
 @dataclass
 class Cluster:
     """The processes of one deployment, started and killed by the test."""
@@ -59,6 +64,7 @@ class Cluster:
                 "BILLING_DISPATCH_LEASE": "4s",
                 "BILLING_BEAT_DISPATCH_EVERY": "1s",
                 "BILLING_BEAT_RECLAIM_EVERY": "2s",
+                "BILLING_NOTIFICATION_FLOWS": CARD_WITHOUT_NOTICE,
             }
         )
         env.update(self.extra_env)
@@ -132,7 +138,9 @@ def cluster(sandbox: SandboxServer, tmp_path: Path) -> Iterator[Cluster]:
 @pytest.fixture
 def e2e_app(cluster: Cluster) -> Iterator[Container]:
     """The test's own view of the deployment's database (system clock, like the workers)."""
-    app = build(load_settings(database_url=cluster.database_url))
+    app = build(
+        load_settings(database_url=cluster.database_url, notification_flows=CARD_WITHOUT_NOTICE)
+    )
     yield app
     app.close()
 
@@ -147,7 +155,10 @@ def sender() -> Iterator[Celery]:
 
 
 def seed_due_debits(app: Container, sandbox: SandboxServer, count: int) -> list[int]:
-    """`count` card mandates, each with one debit due now (flow none: charged at once)."""
+    """`count` card mandates, each with one debit due now (flow none: charged at once).
+
+    The deployment runs cards without a pre-debit notice (CARD_WITHOUT_NOTICE), so the pre-send
+    terms check (issue 17) finds the debit's flow to be the card's."""
     now = datetime.now(UTC)
     rows = [
         {
