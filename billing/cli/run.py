@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -85,17 +86,28 @@ def preflight(ctx: click.Context, app: Celery) -> None:
         at = current or "empty"
         raise JobError(f"database {shown}: schema not at head ({at}): {UPGRADE}")
     broker = maybe_sanitize_url(c.settings.broker_url)
-    try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, interval_start=1)
-            channel = connection.default_channel
-            for queue in app.conf.task_queues or ():
-                queue(channel).declare()  # the transport really opens (tables, engine)
-    except Exception as exc:  # noqa: BLE001 - any failure here is "cannot start", one line
-        raise JobError(
-            f"broker unreachable at {broker} ({first_line(exc)}): "
-            "start it or fix BILLING_BROKER_URL"
-        ) from None
+    for attempt in range(3):
+        try:
+            _open_broker(app)
+        except Exception as exc:  # noqa: BLE001 - any failure here is "cannot start", one line
+            # Twice more: a worker and beat starting together on the embedded broker race to
+            # create its tables (kombu's create_all: "table kombu_message already exists").
+            if attempt == 2:
+                raise JobError(
+                    f"broker unreachable at {broker} ({first_line(exc)}): "
+                    "start it or fix BILLING_BROKER_URL"
+                ) from None
+            time.sleep(0.5)
+        else:
+            return
+
+
+def _open_broker(app: Celery) -> None:
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, interval_start=1)
+        channel = connection.default_channel
+        for queue in app.conf.task_queues or ():
+            queue(channel).declare()  # the transport really opens (tables, engine)
 
 
 def _run_celery(app: Celery, argv: list[str], what: str) -> None:
