@@ -70,6 +70,25 @@ def cpu_seconds(pids: set[int] | None = None, name: str | None = None) -> float:
     return total / TICK
 
 
+def rss_mb(group: set[int]) -> float:
+    """Resident memory of the processes in `group` (process groups), in MB."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat[stat.rindex(")") + 2 :].split()[2]) not in group:
+                continue
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
 @dataclass
 class Proc:
     popen: subprocess.Popen[bytes]
@@ -142,6 +161,8 @@ class Bench:
         self.gateway_port = free_port()
         self.gateway: Proc | None = None
         self.redis_group: set[int] = set()
+        self.worker_rss = 0.0
+        self.worker_args: list[str] = []
 
     def start_gateway(self, latency_ms: float) -> None:
         if self.gateway is not None:
@@ -210,7 +231,8 @@ class Bench:
         self.start_gateway(latency_ms)
         self.seed_product(count)
         env, billing = self.env(), str(BIN / "billing")
-        worker = start([billing, "worker"], env=env, cwd=self.tmp, log=self.tmp / "worker.log")
+        worker = start([billing, "worker", *self.worker_args], env=env, cwd=self.tmp,
+                       log=self.tmp / "worker.log")  # fmt: skip
         time.sleep(4)  # the worker's processes up before beat's first pass
         assert self.gateway is not None
         procs = {"worker": worker.group, "gateway stand-in": self.gateway.group,
@@ -233,6 +255,7 @@ class Bench:
                 time.sleep(0.2)
             wall = time.monotonic() - started
             after = self.cpu(procs)
+            self.worker_rss = rss_mb(worker.group)
             with engine.connect() as c:
                 first, last = c.execute(
                     select(func.min(Debit.claimed_at), func.max(Debit.updated_at))
@@ -245,6 +268,7 @@ class Bench:
         span = (last - first).total_seconds()
         assert orders == count, f"{orders} orders for {count} debits"
         cpu = {k: after[k] - before.get(k, 0.0) for k in after}
+        print(f"  worker RSS after {count} debits: {self.worker_rss:.0f} MB (all its processes)")
         return Result(f"billing worker (defaults), {latency_ms:g} ms", count, count / span,
                       wall, {k: v / wall for k, v in cpu.items()})  # fmt: skip
 
@@ -322,6 +346,9 @@ def main() -> None:
         help="an admin URL: the bench creates and drops its own database there",
     )
     parser.add_argument("--skip-bare", action="store_true")
+    parser.add_argument(
+        "--worker-arg", action="append", default=[], help="passed to `billing worker` (repeat)"
+    )
     args = parser.parse_args()
     redis_server = shutil.which("redis-server")
     if redis_server is None:
@@ -335,6 +362,7 @@ def main() -> None:
         wait_port(redis_port)
         bench = Bench(tmp, url, redis_port, args.latency_ms)
         bench.redis_group = redis.group
+        bench.worker_args = args.worker_arg
         results: list[Result] = []
         try:
             results.append(bench.run_product(args.debits, args.latency_ms))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from billing.cli.common import container, echo_json
@@ -59,7 +61,13 @@ def tick(ctx: click.Context, now_text: str | None, as_json: bool) -> None:
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--queues", "-Q", default="gateway,webhooks,housekeeping", show_default=True)
-@click.option("--concurrency", "-c", type=int, help="Worker processes (default: CPU count).")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    help="Worker processes (default: twice the CPU count: a process waiting on Juspay leaves "
+    "its core to the other).",
+)
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.pass_context
 def worker(ctx: click.Context, queues: str, concurrency: int | None, loglevel: str) -> None:
@@ -68,9 +76,9 @@ def worker(ctx: click.Context, queues: str, concurrency: int | None, loglevel: s
 
     # Fail at start, in one line, rather than on the first task that calls Juspay.
     container(ctx).settings.require("juspay_api_key", "juspay_merchant_id")
-    argv = ["worker", "-Q", queues, "--loglevel", loglevel, "-E", *ctx.args]
-    if concurrency:
-        argv += ["--concurrency", str(concurrency)]
+    concurrency = concurrency or 2 * (os.cpu_count() or 1)
+    argv = ["worker", "-Q", queues, "--loglevel", loglevel, "-E", "--concurrency",
+            str(concurrency), *ctx.args]  # fmt: skip
     app.worker_main(argv)
 
 
