@@ -334,6 +334,11 @@ class Bench:
                       wall, cpu)  # fmt: skip
 
 
+def print_result(r: Result) -> None:
+    print(f"  {r.label:<45} {r.rate:8.0f} debits/s  (wall {r.wall:.1f} s; CPU: "
+          f"{shares(r.cpu, 1.0)})", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--debits", type=int, default=10_000)
@@ -364,12 +369,15 @@ def main() -> None:
         bench.redis_group = redis.group
         bench.worker_args = args.worker_arg
         results: list[Result] = []
+        runs = [lambda: bench.run_product(args.debits, args.latency_ms),
+                lambda: bench.run_product(args.debits, 0.0)]  # fmt: skip
+        if not args.skip_bare:
+            for pool in (["-P", "prefork", "-c", "2"], ["-P", "threads", "-c", "32"]):
+                runs.append(lambda pool=pool: bench.run_bare(args.debits, args.latency_ms, pool))
         try:
-            results.append(bench.run_product(args.debits, args.latency_ms))
-            results.append(bench.run_product(args.debits, 0.0))
-            if not args.skip_bare:
-                for pool in (["-P", "prefork", "-c", "2"], ["-P", "threads", "-c", "32"]):
-                    results.append(bench.run_bare(args.debits, args.latency_ms, pool))
+            for run in runs:
+                results.append(run())
+                print_result(results[-1])
         finally:
             if bench.gateway is not None:
                 bench.gateway.stop()
@@ -380,8 +388,7 @@ def main() -> None:
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"{args.debits} due debits, {os.cpu_count()} cores, load average {load} at the end")
         for r in results:
-            print(f"  {r.label:<45} {r.rate:8.0f} debits/s  (wall {r.wall:.1f} s; CPU: "
-                  f"{shares(r.cpu, 1.0)})")  # fmt: skip
+            print_result(r)
         product, zero = results[0], results[1]
         print(f"  50 ms / 0 ms: {product.rate / zero.rate:.0%}")
         bare = list(results[2:])
