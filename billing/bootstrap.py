@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import importlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -24,6 +25,7 @@ from billing.services.debits.notifications import Notifications
 from billing.services.debits.orders import Orders
 from billing.services.debits.planning import PlanningPolicy
 from billing.services.debits.policy import DebitPolicy
+from billing.services.debits.sender import Sender
 from billing.services.payouts.service import CvvProvider, PayoutPolicy, Payouts
 from billing.services.webhook_events import WebhookEvents
 from billing.store.db import make_engine, make_session_factory
@@ -45,6 +47,7 @@ class Container:
     clock: Clock = system_clock
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _gateway: JuspayClient | None = field(default=None, repr=False)
+    _sender: Sender | None = field(default=None, repr=False)
 
     @property
     def gateway(self) -> JuspayClient:
@@ -63,9 +66,22 @@ class Container:
                 read_timeout=s.juspay_read_timeout.total_seconds(),
                 attempt_path=s.attempt_path,
                 attempt_encrypter=attempt_encrypter(s),
+                max_connections=s.gateway_max_in_flight,
             )
             self._closers.append(self._gateway.close)
         return self._gateway
+
+    @property
+    def sender(self) -> Sender:
+        """The process's concurrent sender of executions: one thread pool over the one
+        gateway client, as many threads as the client has connections."""
+        if self._sender is None:
+            pool = ThreadPoolExecutor(
+                max_workers=self.settings.gateway_max_in_flight, thread_name_prefix="juspay"
+            )
+            self._closers.append(pool.shutdown)
+            self._sender = Sender(self.gateway, pool)
+        return self._sender
 
     def payouts(self) -> Payouts:
         s = self.settings
@@ -94,7 +110,7 @@ class Container:
         )
 
     def debits(self) -> Debits:
-        return Debits(self.sessions, self.gateway, self.debit_policy, self.clock)
+        return Debits(self.sessions, self.gateway, self.debit_policy, self.clock, self.sender)
 
     def orders(self) -> Orders:
         return Orders(self.sessions, self.gateway, self.debit_policy, self.clock, self.debits())

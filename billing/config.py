@@ -168,6 +168,12 @@ class Settings(BaseSettings):
     juspay_api_version: str = "2021-03-25"
     juspay_connect_timeout: Duration = timedelta(seconds=5)
     juspay_read_timeout: Duration = timedelta(seconds=30)
+    # Calls to Juspay in flight at once per worker process (its connection pool's size too).
+    gateway_max_in_flight: int = Field(default=64, ge=1, le=1024)
+    # Due debits per execution message: claimed, recorded, sent and settled together.
+    execution_batch: int = Field(default=100, ge=1, le=1000)
+    # Beat leases due work while fewer ids than this wait in the gateway queue.
+    dispatch_max_queued: int = Field(default=20_000, ge=100)
 
     juspay_public_key_file: Path | None = None
     juspay_key_id: str | None = None

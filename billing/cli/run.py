@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -120,7 +121,13 @@ def _run_celery(app: Celery, argv: list[str], what: str) -> None:
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--queues", "-Q", default="gateway,webhooks,housekeeping", show_default=True)
-@click.option("--concurrency", "-c", type=int, help="Worker processes (default: CPU count).")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    help="Worker processes (default: twice the CPU count: a process waiting on Juspay leaves "
+    "its core to the other).",
+)
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.pass_context
 def worker(ctx: click.Context, queues: str, concurrency: int | None, loglevel: str) -> None:
@@ -138,9 +145,9 @@ def worker(ctx: click.Context, queues: str, concurrency: int | None, loglevel: s
         # multiprocess directory must be chosen before that, for the pool's children to share.
         metrics.use_multiprocess_dir()
     preflight(ctx, app)
-    argv = ["worker", "-Q", queues, "--loglevel", loglevel, "-E", *ctx.args]
-    if concurrency:
-        argv += ["--concurrency", str(concurrency)]
+    concurrency = concurrency or 2 * (os.cpu_count() or 1)
+    argv = ["worker", "-Q", queues, "--loglevel", loglevel, "-E", "--concurrency",
+            str(concurrency), *ctx.args]  # fmt: skip
     _run_celery(app, argv, "the worker")
 
 

@@ -40,6 +40,7 @@ def run_tick(
     notifications: Notifications,
     now: datetime,
     max_rounds: int = 20,
+    batch: int = 100,
     also: dict[str, Callable[[], int]] | None = None,
 ) -> TickReport:
     """Plan, expire, reclaim, then send / execute / check everything due, until nothing is."""
@@ -55,8 +56,9 @@ def run_tick(
         report.rounds += 1
         for debit_id in work.notifications:
             report.steps["pdn: " + notifications.send(debit_id)] += 1
-        for debit_id in work.executions:
-            report.steps["execute: " + debits.execute(debit_id)] += 1
+        for start in range(0, len(work.executions), batch):
+            done = debits.execute_many(work.executions[start : start + batch])
+            report.steps.update("execute: " + result for result in done.values())
         for order_id in work.order_checks:
             report.steps["check: " + orders.check(order_id)] += 1
         for reference in work.notification_checks:

@@ -175,6 +175,48 @@ def _rolled_back(session: Session) -> None:
     session.info.pop(_MOVES, None)
 
 
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One guarded transition to write with others (`move_many`)."""
+
+    debit_id: int
+    expected: str
+    target: str
+    cause: str
+    order_id: str | None = None
+    values: tuple[tuple[str, Any], ...] = ()
+
+
+def move_many(session: Session, moves: Sequence[Move], *, at: datetime) -> set[int]:
+    """Guarded transitions in bulk: one UPDATE per (expected, target, values) group and one
+    history insert; returns the ids moved (a row no longer in its expected state is not)."""
+    groups: dict[tuple[str, str, tuple[tuple[str, Any], ...]], list[Move]] = {}
+    for m in moves:
+        groups.setdefault((m.expected, m.target, m.values), []).append(m)
+    moved: set[int] = set()
+    for (expected, target, values), members in groups.items():
+        statement = (
+            update(Debit)
+            .where(Debit.id.in_([m.debit_id for m in members]), Debit.state == expected)
+            .values(state=target, updated_at=at, **dict(values))
+            .returning(Debit.id)
+            .execution_options(synchronize_session=False)
+        )
+        done = set(session.scalars(statement))
+        _count_on_commit(session, target, len(done))
+        moved.update(done)
+    record_history(
+        session,
+        [
+            (m.debit_id, m.expected, m.target, m.cause, m.order_id)
+            for m in moves
+            if m.debit_id in moved
+        ],
+        at=at,
+    )
+    return moved
+
+
 def hold(
     session: Session, debit: Debit, *, state: str, until: datetime, reason: str, at: datetime
 ) -> None:
@@ -212,6 +254,56 @@ def with_mandate(session: Session, debit_id: int) -> tuple[Debit, Mandate] | Non
         .where(Debit.id == debit_id)
     ).one_or_none()
     return None if row is None else (row[0], row[1])
+
+
+def with_mandates(session: Session, debit_ids: Sequence[int]) -> list[tuple[Debit, Mandate]]:
+    """Debits and their mandates in one query (ids that do not exist are simply absent)."""
+    rows = session.execute(
+        select(Debit, Mandate)
+        .join(Mandate, Mandate.id == Debit.mandate_pk)
+        .where(Debit.id.in_(list(debit_ids)))
+        .order_by(Debit.id)
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A debit to claim for execution, as read: its state and tries, the next try's order."""
+
+    debit_id: int
+    expected: str
+    tries: int
+    order_id: str
+
+
+def claim_for_execution(session: Session, claims: Sequence[Claim], *, at: datetime) -> set[int]:
+    """Claim debits for their next try: `UPDATE ... WHERE id IN (:ids) AND state = :expected AND
+    tries = :tries RETURNING id`, one statement per (state, tries) read (usually one), plus
+    their history. Returns the ids this caller claimed; any other is someone else's."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for c in claims:
+        groups.setdefault((c.expected, c.tries), []).append(c.debit_id)
+    claimed: set[int] = set()
+    for (expected, tries), ids in groups.items():
+        statement = (
+            update(Debit)
+            .where(Debit.id.in_(ids), Debit.state == expected, Debit.tries == tries)
+            .values(state="EXECUTING", tries=tries + 1, claimed_at=at, due_at=None, updated_at=at)
+            .returning(Debit.id)
+            .execution_options(synchronize_session=False)
+        )
+        claimed.update(session.scalars(statement))
+    record_history(
+        session,
+        [
+            (c.debit_id, c.expected, "EXECUTING", f"executing try {c.tries + 1}", c.order_id)
+            for c in claims
+            if c.debit_id in claimed
+        ],
+        at=at,
+    )
+    return claimed
 
 
 def counts_by_state(session: Session) -> dict[str, int]:

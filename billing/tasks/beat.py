@@ -3,41 +3,64 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from billing.services.debits.dispatch import claim_due_work, reclaim_stale
 from billing.services.debits.planning import plan_debits
 from billing.services.health import BEAT_DISPATCH, record_heartbeat
 from billing.services.mandates.registry import expire_ended
-from billing.tasks.worker import app, container
+from billing.tasks.worker import GATEWAY_QUEUE, app, container
 
 log = logging.getLogger("billing.tasks")
 
 BATCH = 10  # ids per message: fewer messages in a surge, little lost if a worker dies
+ROUND = 5_000  # ids of each kind leased per selection; a pass selects until none are left
 
 
-def fan_out(task_name: str, ids: Sequence[object]) -> int:
-    """Send `ids` to `task_name`, BATCH ids per message; returns how many ids were sent."""
-    for start in range(0, len(ids), BATCH):
-        app.send_task(task_name, args=[list(ids[start : start + BATCH])])
+def fan_out(task_name: str, ids: Sequence[object], batch: int = BATCH) -> int:
+    """Send `ids` to `task_name`, `batch` ids per message; returns how many ids were sent."""
+    for start in range(0, len(ids), batch):
+        app.send_task(task_name, args=[list(ids[start : start + batch])])
     return len(ids)
+
+
+def queued_messages(queue: str) -> int:
+    """Messages waiting in `queue` (any kombu broker)."""
+    with app.connection_for_read() as connection:
+        channel: Any = connection.default_channel  # kombu's StdChannel does not declare it
+        return int(channel.queue_declare(queue=queue).message_count)
 
 
 @app.task(name="billing.beat.dispatch", acks_late=True, reject_on_worker_lost=True)
 def dispatch() -> dict[str, int]:
+    """Lease and fan out everything due, round after round, while the gateway queue holds
+    fewer than `BILLING_DISPATCH_MAX_QUEUED` ids: a surge is leased over a few passes, and no
+    lease expires while its message still waits (it would be enqueued twice)."""
     c = container()
-    # Committed before anything is sent: a task never sees a lease that is not there yet.
-    work = claim_due_work(c.sessions, now=c.clock(), lease=c.settings.dispatch_lease)
-    sent = {
-        "executions": fan_out("billing.debits.execute", work.executions),
-        "pdns": fan_out("billing.notifications.send", work.notifications),
-        "order checks": fan_out("billing.orders.check", work.order_checks),
-        "pdn checks": fan_out("billing.notifications.check", work.notification_checks),
-    }
-    log.info("dispatched %s", sent)
+    batch = c.settings.execution_batch
+    room = c.settings.dispatch_max_queued - queued_messages(GATEWAY_QUEUE) * batch
+    sent: Counter[str] = Counter()
+    while room > 0:
+        limit = min(ROUND, room)
+        # Committed before anything is sent: a task never sees a lease that is not there yet.
+        work = claim_due_work(c.sessions, now=c.clock(), lease=c.settings.dispatch_lease,
+                              limit=limit)  # fmt: skip
+        kinds = {
+            "executions": fan_out("billing.debits.execute", work.executions, batch),
+            "pdns": fan_out("billing.notifications.send", work.notifications),
+            "order checks": fan_out("billing.orders.check", work.order_checks),
+            "pdn checks": fan_out("billing.notifications.check", work.notification_checks),
+        }
+        sent.update(kinds)
+        room -= sum(kinds.values())
+        if max(kinds.values()) < limit:
+            break
+    log.info("dispatched %s", dict(sent))
     # Beat's sign of life for `billing status`: this dispatch was sent, taken and done.
-    record_heartbeat(c.sessions, BEAT_DISPATCH, at=c.clock(), detail=str(sent))
-    return sent
+    record_heartbeat(c.sessions, BEAT_DISPATCH, at=c.clock(), detail=str(dict(sent)))
+    return dict(sent)
 
 
 @app.task(name="billing.beat.plan", acks_late=True, reject_on_worker_lost=True)

@@ -14,6 +14,7 @@ import pytest
 
 from billing.domain.mandate import MandateStatus
 from billing.gateway import parse_order
+from billing.services.debits.execution import cancel_debit
 from billing.services.debits.planning import plan_debits
 from billing.services.mandates import registry
 from tests.integration.billing_harness import Harness
@@ -369,3 +370,44 @@ def test_after_an_outage_past_the_notified_day_a_new_pdn_is_sent_before_executin
     [order] = harness.orders(debit.id)
     assert order.notification_id == notifications[1].object_reference_id
     assert len(harness.ledger("upi8")) == 1
+
+
+def test_a_rate_limited_execution_is_sent_again_under_the_same_order_id_and_never_fails(
+    harness: Harness,
+) -> None:
+    harness.add_mandate("card429")
+    harness.tick(T0)
+    harness.fault(kind="http_error", endpoint="txns", key="card429", status=429, times=2)
+    harness.tick(PLANNED - LEAD)
+    debit = harness.debit("card429")
+    assert debit.state == "PENDING"  # Juspay took the third call; 429 counted as nothing
+    assert debit.tries == 1
+    [order] = harness.orders(debit.id)
+    sent = [r for r in harness.sandbox.state.requests if r["path"] == "/txns"]
+    assert len(sent) == 3
+    harness.run_until(PLANNED + timedelta(hours=2))
+    assert harness.debit("card429").state == "CHARGED"
+    assert [c["order_id"] for c in harness.ledger("card429")] == [order.order_id]
+
+
+def test_a_batch_claims_records_and_settles_each_debit_once_and_leaves_a_moved_one_alone(
+    harness: Harness,
+) -> None:
+    for name in ("batch1", "batch2", "batch3"):
+        harness.add_mandate(name)
+    harness.tick(T0)
+    ids = [harness.debit(name).id for name in ("batch1", "batch2", "batch3")]
+    harness.at(PLANNED - LEAD)
+    cancel_debit(harness.app.sessions, lambda: harness.app.gateway, ids[2], now=harness.clock())
+    debits = harness.app.debits()
+    done = debits.execute_many([*ids, ids[0], 999_999])  # a repeated id, a missing one
+    assert [done[i] for i in ids] == ["PENDING", "PENDING", "not executable (CANCELLED)"]
+    assert done[999_999] == "missing"
+    for debit_id in ids[:2]:
+        [order] = harness.orders(debit_id)
+        assert order.try_number == 1
+        assert ("PLANNED", "EXECUTING", "executing try 1") in harness.history(debit_id)
+    # The message delivered again (a worker lost before its ack): nothing is sent twice.
+    again = debits.execute_many(ids)
+    assert all(result.startswith("not executable") for result in again.values())
+    assert harness.txns_calls() == 2

@@ -14,21 +14,19 @@ The pattern for every call that moves money (STYLE.md, "Never charge twice"):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.domain.debit import DebitState
 from billing.domain.ids import order_id_for
 from billing.domain.mandate import MandateStatus
-from billing.domain.outcomes import classify_order
 from billing.domain.sending import Gate, Verdict, may_send, previous_try_allows
 from billing.domain.timing import Flow, execution_instant
 from billing.gateway import (
-    AuthenticationFailed,
     GatewayError,
     OrderNotFound,
     OrderStatusResult,
@@ -38,12 +36,8 @@ from billing.gateway import (
 )
 from billing.services import Clock, NotFoundError, ServiceError
 from billing.services.debits.policy import DebitPolicy
-from billing.services.debits.settlement import (
-    Settlement,
-    classify_rejection_outcome,
-    mandate_check,
-    order_outcome,
-)
+from billing.services.debits.sender import OrderToSend, Sender
+from billing.services.debits.settlement import Settlement, mandate_check, order_outcome
 from billing.services.mandates.actions import try_release
 from billing.services.mandates.registry import planning_cursor, terms_of
 from billing.services.mandates.terms import misfit_of, supersede
@@ -58,7 +52,6 @@ log = logging.getLogger("billing.debits")
 _D = DebitState
 # States from which a due debit is executed (a merchant-flow PLANNED debit needs its PDN first).
 EXECUTABLE = (_D.PLANNED, _D.NOTIFIED, _D.RETRY_SCHEDULED)
-DUPLICATE_ORDER_ID = "DUPLICATE_ORDER_ID"
 # Orders Juspay never created (refused with a 4xx, or reported not found): nothing to read.
 NEVER_CREATED = ("REJECTED", "NOT_FOUND")
 
@@ -82,6 +75,10 @@ class _AskJuspay:
     customer_id: str
 
 
+# A debit whose checks passed: the debit, its mandate, the state read, the order's terms.
+_Ready = tuple[Debit, Mandate, DebitState, tuple[str | None, datetime | None]]
+
+
 class Debits:
     """Execution and settlement of debits; every method is safe to run twice or concurrently."""
 
@@ -91,11 +88,13 @@ class Debits:
         gateway: DebitGateway,
         policy: DebitPolicy,
         clock: Clock,
+        sender: Sender | None = None,
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
         self.policy = policy
         self.clock = clock
+        self.sender = sender or Sender(gateway)
         self.check_mandate = mandate_check(sessions, gateway, policy, clock)
         self.settlement = Settlement(sessions, policy, clock, self.check_mandate)
 
@@ -103,34 +102,131 @@ class Debits:
 
     def execute(self, debit_id: int) -> str:
         """Check, claim a due debit, record its next order, send it, settle from the answer."""
-        asked_juspay = False
-        while True:
-            now = self.clock()
-            with self.sessions() as session, session.begin():
-                found = store.with_mandate(session, debit_id)
-                if found is None:
-                    return "missing"
-                debit, mandate = found
-                logs.bind(debit_id=debit.id, mandate_id=mandate.mandate_id)
+        return self.execute_many([debit_id])[int(debit_id)]
+
+    def execute_many(self, debit_ids: Sequence[int]) -> dict[int, str]:
+        """Execute a batch of due debits (one message's ids); what happened to each.
+
+        One transaction runs each debit's checks, claims every debit that may go (one guarded
+        UPDATE) and records its order: committed before a byte goes to Juspay. The calls go
+        out concurrently (`Sender`); one transaction settles them all. A debit whose checks
+        need Juspay first (a held mandate, a try behind it) goes on its own after asking.
+        """
+        ids = list(dict.fromkeys(int(i) for i in debit_ids))
+        results = dict.fromkeys(ids, "missing")
+        asks: list[tuple[int, DebitState, _AskJuspay]] = []
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            ready: list[_Ready] = []
+            for debit, mandate in store.with_mandates(session, ids):
                 state = DebitState(debit.state)
-                checked = self.checks_before_sending(
-                    session, debit, mandate, state, now, asked_juspay=asked_juspay
-                )
+                with logs.bound(debit_id=debit.id, mandate_id=mandate.mandate_id):
+                    checked = self.checks_before_sending(
+                        session, debit, mandate, state, now, asked_juspay=False
+                    )
                 if isinstance(checked, str):
-                    return checked
-                if isinstance(checked, _AskJuspay):
-                    ask = checked  # nothing written: Juspay is asked outside the transaction
+                    results[debit.id] = checked
+                elif isinstance(checked, _AskJuspay):
+                    asks.append((debit.id, state, checked))
                 else:
-                    order_id = self._claim(session, debit, mandate, state, now, checked)
-                    if order_id is None:
-                        return "claimed elsewhere"
-                    break
-            stop = self._ask_juspay(debit_id, state, ask)
-            if stop is not None:
-                return stop
-            asked_juspay = True
-        # Committed: the order exists on our side before a byte goes to Juspay.
-        return self.send(order_id)
+                    ready.append((debit, mandate, state, checked))
+            orders = self._claim_many(session, ready, now)
+        for debit, *_ in ready:
+            results[debit.id] = "claimed elsewhere"
+        # Committed: every order exists on our side before it is sent.
+        results.update(self._send_and_settle(orders))
+        for debit_id, state, ask in asks:
+            with logs.bound(debit_id=debit_id):
+                results[debit_id] = self._execute_after_asking(debit_id, state, ask)
+        return results
+
+    def _execute_after_asking(self, debit_id: int, state: DebitState, ask: _AskJuspay) -> str:
+        stop = self._ask_juspay(debit_id, state, ask)
+        if stop is not None:
+            return stop
+        now = self.clock()
+        with self.sessions() as session, session.begin():
+            found = store.with_mandate(session, debit_id)
+            if found is None:
+                return "missing"
+            debit, mandate = found
+            logs.bind(debit_id=debit.id, mandate_id=mandate.mandate_id)
+            state = DebitState(debit.state)
+            checked = self.checks_before_sending(
+                session, debit, mandate, state, now, asked_juspay=True
+            )
+            if isinstance(checked, str):
+                return checked
+            if isinstance(checked, _AskJuspay):  # pragma: no cover - asked_juspay=True
+                raise TypeError("the checks asked Juspay twice")
+            orders = self._claim_many(session, [(debit, mandate, state, checked)], now)
+        if not orders:
+            return "claimed elsewhere"
+        return self._send_and_settle(orders)[debit_id]
+
+    def _claim_many(
+        self, session: Session, ready: Sequence[_Ready], now: datetime
+    ) -> list[tuple[int, OrderToSend]]:
+        """Claim the debits and record their next orders (committed by the caller); the
+        debits someone else claimed meanwhile are left out."""
+        if not ready:
+            return []
+        claims = {
+            debit.id: store.Claim(
+                debit.id,
+                state,
+                debit.tries,
+                order_id_for(mandate.mandate_id, debit.cycle, debit.tries + 1),
+            )
+            for debit, mandate, state, _terms in ready
+        }
+        claimed = store.claim_for_execution(session, list(claims.values()), at=now)
+        orders: list[tuple[int, OrderToSend]] = []
+        rows: list[dict[str, object]] = []
+        for debit, mandate, _state, (notification_id, execution_date) in ready:
+            if debit.id not in claimed:
+                continue
+            order_id = claims[debit.id].order_id
+            rows.append(
+                {
+                    "order_id": order_id,
+                    "debit_id": debit.id,
+                    "try_number": debit.tries + 1,
+                    "amount": debit.amount,
+                    "currency": debit.currency,
+                    "state": "RECORDED",
+                    "notification_id": notification_id,
+                    "execution_date": execution_date,
+                    "checks": 0,
+                    "created_at": now,
+                }
+            )
+            orders.append(
+                (
+                    debit.id,
+                    OrderToSend(
+                        order_id,
+                        debit.amount,
+                        debit.currency,
+                        mandate.customer_id,
+                        mandate.mandate_id,
+                        execution_date,
+                        notification_id,
+                        debit_id=debit.id,
+                        try_number=debit.tries + 1,
+                    ),
+                )
+            )
+        if rows:
+            session.execute(insert(Order), rows)
+        return orders
+
+    def _send_and_settle(self, orders: Sequence[tuple[int, OrderToSend]]) -> dict[int, str]:
+        if not orders:
+            return {}
+        news = self.sender.send_all([order for _, order in orders])
+        settled = self.settlement.settle_many(news)
+        return {debit_id: result for (debit_id, _), result in zip(orders, settled, strict=True)}
 
     def checks_before_sending(
         self,
@@ -204,47 +300,6 @@ class Debits:
             session, [(mandate.id, "terms", "checked before sending", detail)], at=now
         )
         return f"not sent: {outcome}"
-
-    def _claim(
-        self,
-        session: Session,
-        debit: Debit,
-        mandate: Mandate,
-        state: DebitState,
-        now: datetime,
-        terms: tuple[str | None, datetime | None],
-    ) -> str | None:
-        """Claim the debit and record its next order (committed by the caller); None = taken."""
-        notification_id, execution_date = terms
-        try_number = debit.tries + 1
-        order_id = order_id_for(mandate.mandate_id, debit.cycle, try_number)
-        claimed = store.move(
-            session,
-            debit.id,
-            expected=state,
-            target=_D.EXECUTING,
-            at=now,
-            cause=f"executing try {try_number}",
-            order_id=order_id,
-            values={"tries": try_number, "claimed_at": now, "due_at": None},
-        )
-        if not claimed:
-            return None
-        session.add(
-            Order(
-                order_id=order_id,
-                debit_id=debit.id,
-                try_number=try_number,
-                amount=debit.amount,
-                currency=debit.currency,
-                state="RECORDED",
-                notification_id=notification_id,
-                execution_date=execution_date,
-                checks=0,
-                created_at=now,
-            )
-        )
-        return order_id
 
     def _ask_juspay(self, debit_id: int, state: DebitState, ask: _AskJuspay) -> str | None:
         """The checks only Juspay can answer; None = go on to the local checks."""
@@ -418,55 +473,24 @@ class Debits:
     def send(self, order_id: str) -> str:
         """Send a recorded order to Juspay and settle the debit from the answer."""
         with self.sessions() as session:
-            found = session.execute(
+            order, mandate_id, customer_id = session.execute(
                 select(Order, Mandate.mandate_id, Mandate.customer_id)
                 .join(Debit, Debit.id == Order.debit_id)
                 .join(Mandate, Mandate.id == Debit.mandate_pk)
                 .where(Order.order_id == order_id)
             ).one()
-            order, mandate_id, customer_id = found
-            session.expunge(order)
-        logs.bind(debit_id=order.debit_id, mandate_id=mandate_id, order_id=order_id,
-                  try_number=order.try_number)  # fmt: skip
-        try:
-            result = self.gateway.execute_mandate(
-                order_id=order.order_id,
-                amount=order.amount,
-                customer_id=customer_id,
-                mandate_id=mandate_id,
-                currency=order.currency,
-                execution_date=order.execution_date,
-                notification_id=order.notification_id,
+            to_send = OrderToSend(
+                order.order_id,
+                order.amount,
+                order.currency,
+                customer_id,
+                mandate_id,
+                order.execution_date,
+                order.notification_id,
+                debit_id=order.debit_id,
+                try_number=order.try_number,
             )
-        except (OutcomeUnknown, Unavailable, AuthenticationFailed) as exc:
-            # Unavailable never reached Juspay and 401 created nothing, but reconciling first
-            # costs one status call and needs no special case: "not found" resends the same id.
-            return self.settle_unknown(order_id, f"execution: {exc}")
-        except Rejected as exc:
-            if exc.code == DUPLICATE_ORDER_ID:  # we sent it before (a crash, a redelivery)
-                return self.settle_unknown(order_id, "execution: order id already at Juspay")
-            return self.settlement.settle(
-                order_id,
-                classify_rejection_outcome(exc),
-                cause=f"rejected: {exc.code} {exc.message or ''}".strip(),
-                error_code=exc.code,
-                error_message=exc.message,
-                order_state="REJECTED",
-            )
-        if result.order_id != order_id:
-            # An answer about another order says nothing about ours: ask for ours (SPEC §5).
-            return self.settle_unknown(
-                order_id, f"execution answered for order {result.order_id}, not {order_id}"
-            )
-        return self.settlement.settle(
-            order_id,
-            classify_order(result.status),
-            cause=f"execution answered {result.status}",
-            gateway_status=result.status,
-            txn_id=result.txn_id,
-            txn_uuid=result.txn_uuid,
-            order_state="SENT",
-        )
+        return self.settlement.settle_many([self.sender.send_one(to_send)])[0]
 
     # -- settle (delegated: the same rules for every source of truth) ----------------------
 

@@ -12,7 +12,8 @@ refusal that concerns the mandate has its status read from Juspay (`check_mandat
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -75,6 +76,24 @@ def order_outcome(status: OrderStatusResult) -> tuple[Outcome, bool]:
     ):
         return Outcome.PENDING, True
     return outcome, False
+
+
+@dataclass(frozen=True, slots=True)
+class News:
+    """One outcome of one order, learnt at `at` (default: when it is applied)."""
+
+    order_id: str
+    outcome: Outcome
+    cause: str
+    at: datetime | None = None
+    order_state: str | None = None
+    gateway_status: str | None = None
+    gateway_status_id: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    txn_id: str | None = None
+    txn_uuid: str | None = None
+    evidence: OrderStatusResult | None = None
 
 
 class Settlement:
@@ -141,37 +160,92 @@ class Settlement:
         evidence: OrderStatusResult | None = None,
     ) -> str:
         """Apply one outcome of one order, learnt at `at` (default now), to its debit."""
+        news = News(order_id, outcome, cause=cause, at=at, order_state=order_state,
+                    gateway_status=gateway_status, gateway_status_id=gateway_status_id,
+                    error_code=error_code, error_message=error_message, txn_id=txn_id,
+                    txn_uuid=txn_uuid, evidence=evidence)  # fmt: skip
+        return self.settle_many([news])[0]
+
+    def settle_many(self, news: Sequence[News]) -> list[str]:
+        """Apply the news of several orders of distinct debits in one transaction (a batch's
+        answers): the orders and debits are locked together, each is decided on its own, the
+        debits' moves are written in bulk. Returns what happened to each, in order."""
+        if len({n.order_id for n in news}) != len(news):
+            raise ValueError("settle_many: one piece of news per order")
         now = self.clock()
+        checks: list[tuple[str, str]] = []
+        results: list[str] = []
         with self.sessions() as session, session.begin():
-            order = session.scalars(
-                select(Order).where(Order.order_id == order_id).with_for_update()
-            ).one()
-            debit = session.scalars(
-                select(Debit).where(Debit.id == order.debit_id).with_for_update()
-            ).one()
-            _bind_ids(session, debit, order)
-            learnt_at = at or now
-            if not order_news_applies(
-                order.status_at, learnt_at, charged=outcome is Outcome.CHARGED
-            ):
-                return (
-                    f"stale: dated {learnt_at:%Y-%m-%d %H:%M:%S}, before the status read at "
-                    f"{order.status_at:%Y-%m-%d %H:%M:%S}; ignored"
+            orders = {
+                o.order_id: o
+                for o in session.scalars(
+                    select(Order)
+                    .where(Order.order_id.in_([n.order_id for n in news]))
+                    .order_by(Order.order_id)
+                    .with_for_update()
                 )
-            order.status_at = held_at(order.status_at, learnt_at)
-            order.state = order_state or order.state
-            order.gateway_status = gateway_status or order.gateway_status
-            order.gateway_status_id = gateway_status_id or order.gateway_status_id
-            order.error_code = error_code or order.error_code
-            order.error_message = (error_message or order.error_message or "")[:255] or None
-            order.txn_id = txn_id or order.txn_id
-            order.txn_uuid = txn_uuid or order.txn_uuid
-            if order.state == "SENT" and order.sent_at is None:
-                order.sent_at = now
-            result, check = self._apply(session, debit, order, outcome, now, cause, evidence)
-        if check is not None and self.check_mandate is not None:
-            log.info("order %s: %s", order_id, self.check_mandate(*check))
-        return result
+            }
+            debit_ids = sorted({orders[n.order_id].debit_id for n in news})
+            if len(debit_ids) != len(news):
+                raise ValueError("settle_many: one order per debit")
+            debits = {
+                d.id: d
+                for d in session.scalars(
+                    select(Debit)
+                    .where(Debit.id.in_(debit_ids))
+                    .order_by(Debit.id)
+                    .with_for_update()
+                )
+            }
+            moves: list[store.Move] = []
+            for item in news:
+                order = orders[item.order_id]
+                debit = debits[order.debit_id]
+                if len(news) == 1:  # a poll's or a webhook's: its later lines carry the ids too
+                    _bind_ids(session, debit, order)
+                with logs.bound(
+                    debit_id=debit.id, order_id=order.order_id, try_number=order.try_number
+                ):
+                    result, check = self._settle_locked(session, order, debit, item, now, moves)
+                results.append(result)
+                if check is not None:
+                    checks.append(check)
+            store.move_many(session, moves, at=now)
+        if self.check_mandate is not None:
+            for check in checks:
+                log.info("mandate %s: %s", check[0], self.check_mandate(*check))
+        return results
+
+    def _settle_locked(
+        self,
+        session: Session,
+        order: Order,
+        debit: Debit,
+        news: News,
+        now: datetime,
+        moves: list[store.Move],
+    ) -> tuple[str, _Check]:
+        learnt_at = news.at or now
+        if not order_news_applies(
+            order.status_at, learnt_at, charged=news.outcome is Outcome.CHARGED
+        ):
+            return (
+                f"stale: dated {learnt_at:%Y-%m-%d %H:%M:%S}, before the status read at "
+                f"{order.status_at:%Y-%m-%d %H:%M:%S}; ignored"
+            ), None
+        order.status_at = held_at(order.status_at, learnt_at)
+        order.state = news.order_state or order.state
+        order.gateway_status = news.gateway_status or order.gateway_status
+        order.gateway_status_id = news.gateway_status_id or order.gateway_status_id
+        order.error_code = news.error_code or order.error_code
+        order.error_message = (news.error_message or order.error_message or "")[:255] or None
+        order.txn_id = news.txn_id or order.txn_id
+        order.txn_uuid = news.txn_uuid or order.txn_uuid
+        if order.state == "SENT" and order.sent_at is None:
+            order.sent_at = now
+        return self._apply(
+            session, debit, order, news.outcome, now, news.cause, news.evidence, moves
+        )
 
     def _apply(
         self,
@@ -182,6 +256,7 @@ class Settlement:
         now: datetime,
         cause: str,
         evidence: OrderStatusResult | None,
+        moves: list[store.Move],
     ) -> tuple[str, _Check]:
         state = DebitState(debit.state)
         if evidence is not None and (
@@ -195,14 +270,14 @@ class Settlement:
         if order.try_number != debit.tries:
             return self._late_order(session, debit, order, state, outcome, now), None
         if state in NOT_SENT:
-            return self._between_tries(session, debit, order, state, outcome, now, cause)
+            return self._between_tries(session, debit, order, state, outcome, now, cause, moves)
         if state not in AWAITING_OUTCOME:
             order.next_check_at = None
             if outcome is not Outcome.CHARGED or state is _D.CHARGED:
                 return f"already {state}", None
             reason = f"order {order.order_id} charged while {state}"
             return self._to_review(session, debit, order, state, now, reason), None
-        return self._decide(session, debit, order, state, outcome, now, cause)
+        return self._decide(session, debit, order, state, outcome, now, cause, moves)
 
     def _decide(
         self,
@@ -213,6 +288,7 @@ class Settlement:
         outcome: Outcome,
         now: datetime,
         cause: str,
+        moves: list[store.Move],
     ) -> tuple[str, _Check]:
         decision = decide(
             state,
@@ -237,7 +313,7 @@ class Settlement:
         if target == state:
             return f"still {state}", None
         reason = f"{cause}; {decision.reason}" if decision.reason else cause
-        return self._move(session, debit, order, state, target, outcome, now, reason,
+        return self._move(moves, session, debit, order, state, target, outcome, now, reason,
                           due_at=decision.retry_at)  # fmt: skip
 
     def _between_tries(
@@ -249,6 +325,7 @@ class Settlement:
         outcome: Outcome,
         now: datetime,
         cause: str,
+        moves: list[store.Move],
     ) -> tuple[str, _Check]:
         """News of the previous order of a debit not yet sending its next one (`reconsider`)."""
         decision = reconsider(state, outcome)
@@ -265,10 +342,13 @@ class Settlement:
         else:
             self._settled(order, now)
         reason = f"{cause}; {decision.reason}"
-        return self._move(session, debit, order, state, target, outcome, now, reason, due_at=None)
+        return self._move(
+            moves, session, debit, order, state, target, outcome, now, reason, due_at=None
+        )
 
     def _move(
         self,
+        moves: list[store.Move],
         session: Session,
         debit: Debit,
         order: Order,
@@ -281,19 +361,20 @@ class Settlement:
         due_at: datetime | None,
     ) -> tuple[str, _Check]:
         """Move the debit as decided; a hard failure about the mandate has it read back."""
-        store.move(
-            session,
-            debit.id,
-            expected=state,
-            target=target,
-            at=now,
-            cause=cause,
-            order_id=order.order_id,
-            values={
-                "due_at": due_at,
-                "last_error": (order.error_code or None),
-                "dispatched_at": None,
-            },
+        # Under the debit's row lock: the guard holds; written in bulk by `settle_many`.
+        moves.append(
+            store.Move(
+                debit.id,
+                expected=state,
+                target=target,
+                cause=cause,
+                order_id=order.order_id,
+                values=(
+                    ("due_at", due_at),
+                    ("last_error", order.error_code or None),
+                    ("dispatched_at", None),
+                ),
+            )
         )
         return str(target), self._mandate_to_check(session, debit, order, outcome)
 
