@@ -303,6 +303,7 @@ def claim_for_execution(session: Session, claims: Sequence[Claim], *, at: dateti
         ],
         at=at,
     )
+    _count_on_commit(session, "EXECUTING", len(claimed))
     return claimed
 
 

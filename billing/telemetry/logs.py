@@ -228,7 +228,10 @@ def configure(level: int | str = logging.WARNING, fmt: str | None = None) -> Non
     chosen = resolve_format(fmt, stream=sys.stderr)
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter())
     handler.addFilter(ScopeFilter())
+    # Someone else's handlers on the root (pytest, an app embedding billing): their level stands.
+    others = any(not isinstance(h, _Handler) for h in root.handlers)
     root.addHandler(handler)
-    root.setLevel(level if isinstance(level, int) else level.upper())
+    if not others:
+        root.setLevel(level if isinstance(level, int) else level.upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
