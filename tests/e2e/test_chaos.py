@@ -1,0 +1,50 @@
+"""Chaos and fuzz at CI size (issue 16); the long sizes: `python -m bench.chaos SUITE --long`.
+
+Each suite prints its one line of figures (`pytest -s` shows it) and fails on any problem it
+found: a double charge, a lost or stuck debit, an unreconciled UNKNOWN, the database and the
+sandbox's ledger disagreeing, a secret in a table or a log, a 5xx, a refused body that changed
+stored state, an event applied twice or a stale one applied.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.chaos import ChaosPlan, Figures, run_debit_chaos
+from tests.e2e.chaos_webhooks import run_fuzz, run_out_of_order
+from tests.services import BROKER_URL, check_redis, scratch_postgres_database
+
+pytestmark = pytest.mark.timeout(420)
+
+
+def report(figures: Figures) -> None:
+    print(f"\n{figures.line()}")
+    assert figures.problems == [], "\n".join(figures.problems[:30])
+
+
+def test_workers_killed_beats_doubled_gateway_faults(tmp_path: Path) -> None:
+    check_redis()
+    with scratch_postgres_database("billing_chaos") as url:
+        figures = run_debit_chaos(
+            ChaosPlan(debits=1000, max_kills=8), tmp_path, database_url=url, broker_url=BROKER_URL
+        )
+    report(figures)
+    assert figures.values["kills"] >= 2, "the run ended before two kills"
+    assert int(figures.values["unknown_reconciled"]) >= 200  # type: ignore[call-overload]
+
+
+def test_broker_restarted_and_database_down_mid_run(tmp_path: Path) -> None:
+    figures = run_debit_chaos(
+        ChaosPlan(debits=500, max_kills=6, outages=True, database_down_seconds=20), tmp_path
+    )
+    report(figures)
+
+
+def test_webhooks_out_of_order_repeated_and_stale(tmp_path: Path) -> None:
+    report(run_out_of_order(1000, tmp_path))
+
+
+def test_fuzz_the_running_receiver(tmp_path: Path) -> None:
+    report(run_fuzz(5000, tmp_path))
