@@ -5,8 +5,8 @@ Juspay's documents show no card number or CVV in any event (EC orders carry `car
 not rely on that: before an event is stored, every value under a card-number key is masked to
 its last four digits, every value under a CVV key is dropped, and any other string or number of
 13-19 digits that passes the Luhn check is masked too, as is one inside a text, except under
-keys ending in "id" (our order ids and Juspay's references must survive). A body with nothing to redact is stored
-byte for byte; one with something redacted is stored re-serialised.
+keys ending in "id" (our order ids and Juspay's references must survive). A body with nothing
+to redact is stored byte for byte; one with something redacted is stored re-serialised.
 """
 
 from __future__ import annotations
