@@ -333,31 +333,48 @@ def run_debit_chaos(plan: ChaosPlan, tmp: Path, **services: Any) -> Figures:
         def charged() -> int:
             return debit_states(app).get("CHARGED", 0)
 
-        while open_debits() and events["kills"] < plan.max_kills:
-            time.sleep(plan.kill_every)
-            if not broker_done and broker is not None and charged() >= plan.debits // 4:
+        def outage_due() -> bool:
+            """Restart the broker at 25 % charged (two kills done), take the database away at
+            50 %."""
+            nonlocal broker_done, database_done
+            if (
+                not broker_done
+                and broker is not None
+                and charged() >= plan.debits // 4
+                and (events["kills"] >= 2 or not open_debits())
+            ):
                 broker.kill()
                 time.sleep(2)
                 broker.start()
                 faults_at.append(datetime.now(UTC))
                 broker_done, events["broker_restarts"] = True, 1
-                continue
+                return True
             if not database_done and postgres is not None and charged() >= plan.debits // 2:
                 postgres.stop()
                 time.sleep(plan.database_down_seconds)
                 postgres.start()
                 faults_at.append(datetime.now(UTC))
                 database_done, events["database_outages"] = True, 1
-                continue
+                return True
+            return False
+
+        while open_debits() and events["kills"] < plan.max_kills:
+            time.sleep(plan.kill_every)
+            if outage_due() or (plan.outages and broker_done):
+                break  # from the broker's restart on, no process is restarted by anyone
             victim = ("worker-a", "worker-b")[events["kills"] % 2]
             cluster.kill(victim)
             faults_at.append(datetime.now(UTC))
             events["kills"] += 1
             cluster.start_worker(victim, concurrency=2)
+        while not (broker_done and database_done) and open_debits():
+            time.sleep(0.5)
+            outage_due()
         deadline = time.monotonic() + plan.deadline
         while open_debits() and time.monotonic() < deadline:
             time.sleep(0.5)
         elapsed = time.monotonic() - started
+        exited = [name for name, proc in cluster.procs.items() if proc.poll() is not None]
         figures = judge_debits(app, sandbox, plan.debits, faults_at, suite=suite)
         figures.values = {
             "debits": plan.debits,
@@ -369,6 +386,8 @@ def run_debit_chaos(plan: ChaosPlan, tmp: Path, **services: Any) -> Figures:
         }  # fmt: skip
         if plan.outages and not (broker_done and database_done):
             figures.problems.append("the run ended before both outages happened")
+        if exited:  # the outages must be survived by the processes that lived through them
+            figures.problems.append(f"processes exited: {exited}")
         logs = [tmp / f"{n}.log" for n in ("worker-a", "worker-b", "beat-a", "beat-b")]
         figures.problems += scan_for_secrets(cluster.database_url, logs)
         figures.values["secrets_found"] = sum(p.startswith("secret") for p in figures.problems)
