@@ -437,7 +437,10 @@ def judge_debits(
         ):
             problems.append(f"order {order.order_id}: mandate or amount differs from the ledger")
         if debit.state != "CHARGED" or order.gateway_status != "CHARGED":
-            problems.append(f"order {order.order_id} charged, its debit {debit.state}")
+            problems.append(
+                f"order {order.order_id} charged in the ledger, here {order.gateway_status}, "
+                f"its debit {debit.state}"
+            )
     charged_orders = {e["order_id"] for e in ledger}
     for order in orders.values():  # the database's side
         if order.gateway_status == "CHARGED" and order.order_id not in charged_orders:

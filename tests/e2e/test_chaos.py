@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.e2e.chaos import ChaosPlan, Figures, run_debit_chaos
 from tests.e2e.chaos_webhooks import run_fuzz, run_out_of_order
@@ -26,10 +27,15 @@ def report(figures: Figures) -> None:
 
 def test_workers_killed_beats_doubled_gateway_faults(tmp_path: Path) -> None:
     check_redis()
-    with scratch_postgres_database("billing_chaos") as url:
-        figures = run_debit_chaos(
-            ChaosPlan(debits=1000, max_kills=8), tmp_path, database_url=url, broker_url=BROKER_URL
-        )
+    broker = redis.Redis.from_url(BROKER_URL)
+    broker.flushdb()
+    try:
+        with scratch_postgres_database("billing_chaos") as url:
+            plan = ChaosPlan(debits=1000, max_kills=8)
+            figures = run_debit_chaos(plan, tmp_path, database_url=url, broker_url=BROKER_URL)
+    finally:
+        broker.flushdb()
+        broker.close()
     report(figures)
     assert figures.values["kills"] >= 2, "the run ended before two kills"
     assert int(figures.values["unknown_reconciled"]) >= 200  # type: ignore[call-overload]
@@ -37,7 +43,7 @@ def test_workers_killed_beats_doubled_gateway_faults(tmp_path: Path) -> None:
 
 def test_broker_restarted_and_database_down_mid_run(tmp_path: Path) -> None:
     figures = run_debit_chaos(
-        ChaosPlan(debits=500, max_kills=6, outages=True, database_down_seconds=20), tmp_path
+        ChaosPlan(debits=500, outages=True, database_down_seconds=20), tmp_path
     )
     report(figures)
 
