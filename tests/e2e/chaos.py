@@ -9,6 +9,7 @@ and the database only, so whichever execution path is the default is the one exe
 
 from __future__ import annotations
 
+import base64
 import glob
 import os
 import pwd
@@ -39,7 +40,12 @@ from billing.domain.ids import order_id_for
 from billing.store import migrate
 from billing.store.models import Debit, DebitHistory, Mandate, Order
 from tests.e2e.conftest import BILLING, Cluster, debit_states, due_mandates, plan_due_debits
-from tests.integration.sandbox_fixtures import API_KEY, MERCHANT_ID, WEBHOOK_PASSWORD
+from tests.integration.sandbox_fixtures import (
+    API_KEY,
+    MERCHANT_ID,
+    WEBHOOK_PASSWORD,
+    WEBHOOK_USERNAME,
+)
 
 # Short recovery settings, so a run of thousands of debits ends in minutes (README: what
 # bounds recovery with the defaults). The read timeout is short so a timeout fault costs 1 s.
@@ -481,7 +487,14 @@ def judge_debits(
 
 # -- the scan ---------------------------------------------------------------------------------
 
-SECRETS = {"API key": API_KEY, "webhook password": WEBHOOK_PASSWORD}
+SECRETS = {
+    "API key": API_KEY,
+    "API key (Basic header)": base64.b64encode(f"{API_KEY}:".encode()).decode(),
+    "webhook password": WEBHOOK_PASSWORD,
+    "webhook password (Basic header)": base64.b64encode(
+        f"{WEBHOOK_USERNAME}:{WEBHOOK_PASSWORD}".encode()
+    ).decode(),
+}
 # 13-19 digits in a row, or in groups of four split by a blank or a dash, standing alone (not
 # inside a UUID or an id).
 _DIGIT_RUN = re.compile(r"(?<![\w-])(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,3})?)(?![\w-])")

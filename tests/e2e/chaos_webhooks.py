@@ -69,6 +69,7 @@ class Receiver:
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        self.resent = 0
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -86,7 +87,13 @@ class Receiver:
         elif auth:
             pair = f"{WEBHOOK_USERNAME}:{WEBHOOK_PASSWORD}".encode()
             headers["authorization"] = "Basic " + base64.b64encode(pair).decode()
-        return self.client.post(path, content=body, headers=headers).status_code
+        try:
+            return self.client.post(path, content=body, headers=headers).status_code
+        except (httpx.RemoteProtocolError, httpx.ReadError):
+            # A keep-alive connection the server closed as this request went out (httpx does
+            # not retry): counted, and sent once more on a new connection.
+            self.resent += 1
+            return self.client.post(path, content=body, headers=headers).status_code
 
     def stop(self) -> None:
         self.client.close()
@@ -271,6 +278,7 @@ def run_fuzz(count: int, tmp: Path, *, seed: int = 16) -> Figures:
         "5xx": fivexx,
         "refused_that_changed_state": sum("refused" in p for p in figures.problems),
         "secrets_found": sum(p.startswith("secret") for p in figures.problems),
+        "resent_after_a_dropped_connection": receiver.resent,
         "bodies_per_s": round(count / fuzz_seconds),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
