@@ -117,7 +117,7 @@ class PrivateRedis:
             self.proc = None
 
 
-def _postgres_bin(name: str) -> str:
+def postgres_bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
     if not found[-1]:
         raise RuntimeError(f"{name} (PostgreSQL server binaries) is not installed")
@@ -147,7 +147,7 @@ class PrivatePostgres:
         subprocess.run(command, check=True, capture_output=True, cwd=self.dir)
 
     def init(self) -> None:
-        self._run(_postgres_bin("initdb"), "-D", str(self.data), "-U", "postgres",
+        self._run(postgres_bin("initdb"), "-D", str(self.data), "-U", "postgres",
                   "--auth=trust", "-E", "UTF8", "--no-sync")  # fmt: skip
         self.start()
 
@@ -156,11 +156,11 @@ class PrivatePostgres:
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self._run(_postgres_bin("pg_ctl"), "-D", str(self.data), "-l",
+        self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-l",
                   str(self.dir / "postgres.log"), "-w", "-o", options, "start")  # fmt: skip
 
     def stop(self) -> None:
-        self._run(_postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def destroy(self) -> None:
         with suppress(subprocess.CalledProcessError):  # already stopped

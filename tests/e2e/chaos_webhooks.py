@@ -354,7 +354,7 @@ def run_out_of_order(count: int, tmp: Path, *, seed: int = 16) -> Figures:
         sandbox.call("POST", "/faults", pending)
         cluster.start_beat()
         cluster.start_worker("worker", concurrency=2)
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + max(300, orders_n)
         while True:
             states = debit_states(app)
             if states.get("CHARGED", 0) + states.get("PENDING", 0) == orders_n:
@@ -417,7 +417,7 @@ def run_out_of_order(count: int, tmp: Path, *, seed: int = 16) -> Figures:
                 answers[receiver.post(EC, json.dumps(body).encode())] += 1
         finally:
             receiver.stop()
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + max(300, len(events) // 5)
         while time.monotonic() < deadline:
             with app.sessions() as session:
                 waiting = session.scalar(

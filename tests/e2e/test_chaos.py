@@ -8,16 +8,27 @@ stored state, an event applied twice or a stale one applied.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.e2e.chaos import ChaosPlan, Figures, run_debit_chaos
+from tests.e2e.chaos import ChaosPlan, Figures, postgres_bin, run_debit_chaos
 from tests.e2e.chaos_webhooks import run_fuzz, run_out_of_order
-from tests.services import BROKER_URL, check_redis, scratch_postgres_database
+from tests.services import BROKER_URL, check_redis, scratch_postgres_database, service_missing
 
 pytestmark = pytest.mark.timeout(420)
+
+
+def private_services() -> None:
+    """The outage and webhook suites start their own redis-server and PostgreSQL cluster."""
+    try:
+        postgres_bin("initdb")
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("redis-server is not installed")
+    except RuntimeError as exc:
+        service_missing("redis-server / PostgreSQL server binaries", exc)
 
 
 def report(figures: Figures) -> None:
@@ -42,6 +53,7 @@ def test_workers_killed_beats_doubled_gateway_faults(tmp_path: Path) -> None:
 
 
 def test_broker_restarted_and_database_down_mid_run(tmp_path: Path) -> None:
+    private_services()
     figures = run_debit_chaos(
         ChaosPlan(debits=500, outages=True, database_down_seconds=20), tmp_path
     )
@@ -49,8 +61,10 @@ def test_broker_restarted_and_database_down_mid_run(tmp_path: Path) -> None:
 
 
 def test_webhooks_out_of_order_repeated_and_stale(tmp_path: Path) -> None:
+    private_services()
     report(run_out_of_order(1000, tmp_path))
 
 
 def test_fuzz_the_running_receiver(tmp_path: Path) -> None:
+    private_services()
     report(run_fuzz(5000, tmp_path))
