@@ -18,7 +18,9 @@ from tests.e2e.chaos import ChaosPlan, Figures, postgres_bin, run_debit_chaos
 from tests.e2e.chaos_webhooks import run_fuzz, run_out_of_order
 from tests.services import BROKER_URL, check_redis, scratch_postgres_database, service_missing
 
-pytestmark = pytest.mark.timeout(420)
+# Sizes below the (1,000 debits, 5,000 bodies) so the four fit about three minutes of
+# a 2-core CI run; the full sizes are `python -m bench.chaos SUITE --long`.
+pytestmark = pytest.mark.timeout(900)
 
 
 def private_services() -> None:
@@ -42,29 +44,29 @@ def test_workers_killed_beats_doubled_gateway_faults(tmp_path: Path) -> None:
     broker.flushdb()
     try:
         with scratch_postgres_database("billing_chaos") as url:
-            plan = ChaosPlan(debits=1000, max_kills=8)
+            plan = ChaosPlan(debits=500, max_kills=6)
             figures = run_debit_chaos(plan, tmp_path, database_url=url, broker_url=BROKER_URL)
     finally:
         broker.flushdb()
         broker.close()
     report(figures)
     assert figures.values["kills"] >= 2, "the run ended before two kills"
-    assert int(figures.values["unknown_reconciled"]) >= 200  # type: ignore[call-overload]
+    assert int(figures.values["unknown_reconciled"]) >= 100  # type: ignore[call-overload]
 
 
 def test_broker_restarted_and_database_down_mid_run(tmp_path: Path) -> None:
     private_services()
     figures = run_debit_chaos(
-        ChaosPlan(debits=500, outages=True, database_down_seconds=20), tmp_path
+        ChaosPlan(debits=300, outages=True, database_down_seconds=20), tmp_path
     )
     report(figures)
 
 
 def test_webhooks_out_of_order_repeated_and_stale(tmp_path: Path) -> None:
     private_services()
-    report(run_out_of_order(1000, tmp_path))
+    report(run_out_of_order(500, tmp_path))
 
 
 def test_fuzz_the_running_receiver(tmp_path: Path) -> None:
     private_services()
-    report(run_fuzz(5000, tmp_path))
+    report(run_fuzz(2000, tmp_path))
