@@ -496,8 +496,10 @@ SECRETS = {
     ).decode(),
 }
 # 13-19 digits in a row, or in groups of four split by a blank or a dash, standing alone (not
-# inside a UUID or an id).
-_DIGIT_RUN = re.compile(r"(?<![\w-])(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,3})?)(?![\w-])")
+# inside a UUID or an id, nor a decimal number's digits: the fuzz's floats have 16 of them).
+_DIGIT_RUN = re.compile(
+    r"(?<![\w.-])(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,3})?)(?![\w-])(?!\.\d)"
+)
 _CVV = re.compile(r"(?i)\bcvv2?\b[\"']?\s*[:=]\s*[\"']?\d{3,4}\b")
 
 
