@@ -330,6 +330,12 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# The events are dated this far after the webhook phase starts: a status billing reads from
+# the sandbox meanwhile (which knows nothing of these events, and says PENDING_VBV) must not be
+# newer than them, or billing rightly believes it over them (seen on a slow long run).
+AHEAD = timedelta(hours=1)
+
+
 def run_out_of_order(count: int, tmp: Path, *, seed: int = 16) -> Figures:
     """Suite 4: `count` events about real orders (executed by real workers against the
     sandbox) and mandates, each delivered 2-3 times in random order to the running receiver,
@@ -385,13 +391,13 @@ def run_out_of_order(count: int, tmp: Path, *, seed: int = 16) -> Figures:
                                            charged_at - timedelta(minutes=30), ids[0]))  # fmt: skip
                 newest = "CHARGED"
             else:  # pending: Juspay's retrying failure first, then the outcome
-                soon = now + timedelta(minutes=1)
+                soon = now + AHEAD
                 old = _order_event(order, mandate_id, customer_id, "AUTHENTICATION_FAILED", soon,
                                    ids[0], retrying=True)  # fmt: skip
                 events.append(old)
                 newest = "CHARGED" if third == 1 else "AUTHORIZATION_FAILED"
             events.append(_order_event(order, mandate_id, customer_id, newest,
-                                       now + timedelta(minutes=2), ids[1]))  # fmt: skip
+                                       now + 2 * AHEAD, ids[1]))  # fmt: skip
             expect_debit[debit_id] = newest
         expect_mandate: dict[str, str] = {}
         number = 0
@@ -399,7 +405,7 @@ def run_out_of_order(count: int, tmp: Path, *, seed: int = 16) -> Figures:
             mandate_id = f"mwh{len(expect_mandate):05d}"
             statuses = ["ACTIVE", "PAUSED", "ACTIVE", "PAUSED", "REVOKED"][: rng.randint(2, 5)]
             for step, status in enumerate(statuses):
-                at = now + timedelta(minutes=1 + step)
+                at = now + AHEAD + timedelta(minutes=step)
                 events.append(
                     _mandate_event(mandate_id, status, at, f"evt_mdt_{mandate_id}_{step}")
                 )
