@@ -225,7 +225,7 @@ class ChaosPlan:
     max_kills: int = 12
     outages: bool = False  # broker restarted at 25 % charged, PostgreSQL down at 50 %
     database_down_seconds: float = 20.0
-    deadline: float = 240.0  # for everything to be final once the chaos is over
+    deadline: float = 600.0  # for everything to be final once the chaos is over (a loaded machine)
 
 
 def gateway_faults(index: int, order_id: str) -> list[dict[str, object]]:
