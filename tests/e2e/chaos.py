@@ -58,7 +58,7 @@ CHAOS_ENV = {
     "BILLING_BEAT_DISPATCH_EVERY": "1s",
     # Longer than the queue's wait on a loaded 2-core machine: a lease that runs out while its
     # message still waits re-sends the row, and the duplicates lengthen the queue further.
-    "BILLING_DISPATCH_LEASE": "30s",
+    "BILLING_DISPATCH_LEASE": "60s",
     # The default: the database's leases, not the broker, bring back a killed worker's work. A
     # visibility timeout shorter than the queue's wait redelivers reserved messages ahead of
     # new ones, over and over (seen at 8 s with a backlog: checks starved for two minutes).
