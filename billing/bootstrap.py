@@ -107,6 +107,7 @@ class Container:
             retry=RetryPolicy(max_tries=s.max_tries_per_cycle, schedule=s.retry_schedule),
             pending_max_age=s.pending_max_age,
             stale_claim_after=s.stale_claim_after,
+            reconcile_after=s.reconcile_after,
         )
 
     def debits(self) -> Debits:

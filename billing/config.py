@@ -196,7 +196,14 @@ class Settings(BaseSettings):
     max_tries_per_cycle: int = Field(default=3, ge=1, le=20)
     pending_max_age: Duration = timedelta(days=7)
     # A debit claimed (EXECUTING) this long without an answer had its worker die: reconcile it.
-    stale_claim_after: Duration = timedelta(minutes=10)
+    # Also how long one status check holds an order. Keep it above the connect + read timeout
+    # (a live call is then never taken for a dead one); it bounds how soon a killed worker's
+    # debits are final (README: recovery).
+    stale_claim_after: Duration = timedelta(minutes=2)
+    # An UNKNOWN outcome (timeout, 5xx, dropped connection) is first read back this soon; a
+    # failed read of it is tried again after twice the previous wait (never later than the
+    # pending orders' polling would).
+    reconcile_after: Duration = timedelta(minutes=1)
     # Beat does not enqueue the same due row twice within this lease.
     dispatch_lease: Duration = timedelta(minutes=5)
     # How often beat plans debits from the mandate calendar (it also plans once as it starts).
@@ -270,6 +277,7 @@ class Settings(BaseSettings):
         "pending_max_age",
         "planning_horizon",
         "stale_claim_after",
+        "reconcile_after",
         "dispatch_lease",
         "broker_visibility_timeout",
         "juspay_connect_timeout",

@@ -32,10 +32,12 @@ Routes (JSON in and out unless said):
                                             payout_seed -> 201, the order status answer
   GET  /sandbox/payouts/{orderId}
   GET  /sandbox/attempts                    recorded attempts WITH the decrypted plaintext
-  POST|GET|DELETE /sandbox/faults           see faults.py for the fault spec
+  POST|GET|DELETE /sandbox/faults           see faults.py for the fault spec (or a list)
   GET|POST /sandbox/clock                   {"now": ISO} | {"advance_seconds": n} | {"real": true}
   POST /sandbox/tick                        settle what is due now
   GET|DELETE /sandbox/requests              recent Juspay requests, no bodies, no Authorization
+  GET  /sandbox/stats                       {"faults": {"timeout_after@txns": n, ...},
+                                            "duplicates_refused": n}: since the last reset
   GET|POST /sandbox/webhooks                {url, payout_url, username, password, enabled,
                                             duplicate, hold}; GET adds emitted, delivered,
                                             failures, held
@@ -248,11 +250,13 @@ async def attempts(request: Request) -> Response:
 async def faults(request: Request) -> Response:
     state = _state(request)
     if request.method == "POST":
+        spec = await _body(request)
         try:
-            fault = state.faults.add(Fault.from_spec(await _body(request)))
-        except ValueError as exc:
+            made = [Fault.from_spec(s) for s in (spec if isinstance(spec, list) else [spec])]
+        except (ValueError, TypeError, AttributeError) as exc:
             return _bad(str(exc))
-        return JSONResponse(fault.as_dict(), 201)
+        added = [state.faults.add(fault).as_dict() for fault in made]
+        return JSONResponse(added if isinstance(spec, list) else added[0], 201)
     if request.method == "DELETE":
         state.faults.clear()
     return JSONResponse({"faults": state.faults.active()})
@@ -284,6 +288,13 @@ async def requests(request: Request) -> Response:
     if request.method == "DELETE":
         state.requests.clear()
     return JSONResponse({"requests": list(state.requests)})
+
+
+async def stats(request: Request) -> Response:
+    state = _state(request)
+    with state.lock:
+        refused = state.duplicates_refused
+    return JSONResponse({"faults": state.faults.used(), "duplicates_refused": refused})
 
 
 async def webhooks(request: Request) -> Response:
@@ -345,6 +356,7 @@ def control_routes() -> list[BaseRoute]:
         Route("/clock", clock, methods=["GET", "POST"]),
         Route("/tick", tick, methods=["POST"]),
         Route("/requests", requests, methods=["GET", "DELETE"]),
+        Route("/stats", stats),
         Route("/webhooks", webhooks, methods=["GET", "POST"]),
         Route("/webhooks/release", release, methods=["POST"]),
         Route("/keys/{name}", keys, methods=["GET", "POST", "DELETE"]),

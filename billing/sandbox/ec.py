@@ -78,6 +78,7 @@ def execute(
             "status_id": 40,
             "error_message": f"Order {order_id} already exists",
         }
+        state.duplicates_refused += 1
         raise Refusal(Answer(400, body))
     if form["merchant_id"] != state.config.merchant_id:
         raise Refusal(ec_error("INVALID_MERCHANT", "merchant_id does not match x-merchantid"))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -118,6 +119,13 @@ class Fault:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    @property
+    def label(self) -> str:
+        """How the sandbox counts it: `timeout_after`, `http_error_503`, `http_error_500_after`."""
+        status = f"_{self.status}" if self.kind == "http_error" else ""
+        after = "_after" if self.after and self.kind in ("http_error", "latency") else ""
+        return f"{self.kind}{status}{after}"
+
 
 def _number(value: object, name: str, kind: type[int] | type[float]) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -146,36 +154,75 @@ class FaultPlan:
 
 
 class FaultBook:
+    """The active faults; those keyed by an id are indexed by it, so thousands of per-order
+    faults (the chaos suites') cost a lookup per call, not a scan."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._faults: list[Fault] = []
+        self._faults: dict[str, Fault] = {}  # by id, in insertion order
+        self._keyed: dict[str, dict[str, Fault]] = {}  # key -> id -> fault
+        self._unkeyed: dict[str, Fault] = {}
+        self._order: dict[str, int] = {}
+        self._added = 0
+        self._used: Counter[str] = Counter()  # by label and endpoint: what was injected
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
-            self._faults.append(fault)
+            self._faults[fault.id] = fault
+            self._order[fault.id] = self._added
+            self._added += 1
+            if fault.key is None:
+                self._unkeyed[fault.id] = fault
+            else:
+                self._keyed.setdefault(fault.key, {})[fault.id] = fault
         return fault
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._keyed.clear()
+            self._unkeyed.clear()
+            self._order.clear()
+            self._used.clear()
+
+    def used(self) -> dict[str, int]:
+        """How many times each kind of fault was injected, as `label@endpoint`."""
+        with self._lock:
+            return dict(self._used)
 
     def active(self) -> list[dict[str, object]]:
         with self._lock:
-            return [f.as_dict() for f in self._faults]
+            return [f.as_dict() for f in self._faults.values()]
 
     def take(self, endpoint: str, ids: Iterable[str | None]) -> FaultPlan:
-        """Consume one use of every fault that matches this call and say what they ask for."""
-        wanted = list(ids)
+        """Consume one use of every fault that matches this call and say what they ask for
+        (in the order they were added)."""
+        wanted = [i for i in dict.fromkeys(ids) if i is not None]
         plan = FaultPlan()
         with self._lock:
-            for fault in list(self._faults):
+            candidates = list(self._unkeyed.values())
+            for key in wanted:
+                candidates += self._keyed.get(key, {}).values()
+            candidates.sort(key=lambda f: self._order[f.id])
+            for fault in candidates:
                 if not fault.matches(endpoint, wanted):
                     continue
                 fault.times -= 1
                 if fault.times <= 0:
-                    self._faults.remove(fault)
+                    self._remove(fault)
+                self._used[f"{fault.label}@{endpoint}"] += 1
                 _apply(plan, fault)
         return plan
+
+    def _remove(self, fault: Fault) -> None:
+        del self._faults[fault.id], self._order[fault.id]
+        if fault.key is None:
+            del self._unkeyed[fault.id]
+        else:
+            keyed = self._keyed[fault.key]
+            del keyed[fault.id]
+            if not keyed:
+                del self._keyed[fault.key]
 
 
 def _apply(plan: FaultPlan, fault: Fault) -> None:

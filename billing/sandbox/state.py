@@ -87,6 +87,8 @@ class SandboxState:
         self.keys = keys or SandboxKeys()
         self.webhooks = WebhookDispatcher(webhooks)
         self.requests: deque[dict[str, Any]] = deque(maxlen=1000)
+        # Counted over the whole run (the request log keeps only the last 1000).
+        self.duplicates_refused = 0
         self._clear()
         self.clock.on_change = self.tick
 
@@ -122,6 +124,7 @@ class SandboxState:
             self.faults.clear()
             self.webhooks.reset()
             self.requests.clear()
+            self.duplicates_refused = 0
             self.keys.set_merchant_public(None)
 
     # -- seeding ---------------------------------------------------------------------------

@@ -42,8 +42,9 @@ class Cluster:
     """The processes of one deployment, started and killed by the test."""
 
     database_url: str
-    sandbox: SandboxServer
+    sandbox: SandboxServer  # or anything with the sandbox's `url` (the chaos suites' process)
     tmp: Path
+    broker_url: str = BROKER_URL
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # Settings a test adds or overrides for every process it starts from now on.
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -54,7 +55,7 @@ class Cluster:
         env.update(
             {
                 "BILLING_DATABASE_URL": self.database_url,
-                "BILLING_BROKER_URL": BROKER_URL,
+                "BILLING_BROKER_URL": self.broker_url,
                 "BILLING_JUSPAY_BASE_URL": self.sandbox.url,
                 "BILLING_JUSPAY_API_KEY": API_KEY,
                 "BILLING_JUSPAY_MERCHANT_ID": MERCHANT_ID,
@@ -159,11 +160,19 @@ def seed_due_debits(app: Container, sandbox: SandboxServer, count: int) -> list[
 
     The deployment runs cards without a pre-debit notice (CARD_WITHOUT_NOTICE), so the pre-send
     terms check (issue 17) finds the debit's flow to be the card's."""
-    now = datetime.now(UTC)
-    rows = [
+    rows = due_mandates(count)
+    for row in rows:
+        sandbox.state.seed_mandate(row)
+    return plan_due_debits(app, rows)
+
+
+def due_mandates(count: int) -> list[dict[str, str]]:
+    """`count` card mandates as the importer and the sandbox's seeding both take them."""
+    return [
         {
             "customer_id": f"cst{i}",
             "mandate_id": f"mdt{i:05d}",
+            "status": "ACTIVE",
             "frequency": "ASPRESENTED",
             "amount_rule": "VARIABLE",
             "max_amount": "1000",
@@ -172,20 +181,15 @@ def seed_due_debits(app: Container, sandbox: SandboxServer, count: int) -> list[
         }
         for i in range(count)
     ]
+
+
+def plan_due_debits(app: Container, rows: list[dict[str, str]]) -> list[int]:
+    """Import the mandates and give each one debit (cycle 0, 399.00) due a minute ago."""
+    now = datetime.now(UTC)
     report = registry.import_mandates(
         app.sessions, list(enumerate(rows, 1)), now=now, calendar=app.calendar
     )
-    assert report.created == count
-    for row in rows:
-        sandbox.state.seed_mandate(
-            mandate_id=row["mandate_id"],
-            customer_id=row["customer_id"],
-            status="ACTIVE",
-            max_amount="1000",
-            amount_rule="VARIABLE",
-            payment_method_type="CARD",
-            frequency="ASPRESENTED",
-        )
+    assert report.created == len(rows)
     with app.sessions() as session, session.begin():
         pks = session.execute(select(Mandate.id)).scalars().all()
         return debit_store.insert_planned(

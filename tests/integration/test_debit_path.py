@@ -561,3 +561,39 @@ def test_the_schedule_shows_debits_already_due_first_marked_overdue_and_in_the_t
     assert "nb16" in lines[1]
     assert "OVERDUE" in lines[1]
     assert lines[-1] == "total: 2 debits, 649.00"
+
+
+# -- 7. an UNKNOWN order whose status Juspay cannot tell is asked again soon ---------------------
+
+
+def test_an_unknown_orders_unreadable_status_is_read_again_after_doubling_waits(
+    harness_factory: Callable[..., Harness],
+) -> None:
+    """BILLING_RECONCILE_AFTER (1 min), then 1, 2, 4 ... min, never later than the pending
+    orders' polling (its 6 min check comes first here): money may have moved, and that
+    polling alone (6 min, 36 min, hourly) is too slow for an UNKNOWN order (issue 16)."""
+    harness = harness_factory(notification_flows="CARD:none")
+    harness.add_mandate("card7")
+    harness.fault(kind="drop_after", endpoint="txns", key="card7")  # charged, no answer
+    harness.tick(T0)
+    harness.tick(PLANNED)
+    debit = harness.debit("card7")
+    [order] = harness.orders(debit.id)
+    assert debit.state == "UNKNOWN"
+    harness.fault(kind="http_error", endpoint="order_status", key=order.order_id, times=3)
+    at = order.next_check_at
+    assert at is not None
+    waits = []
+    for _ in range(3):
+        harness.tick(at)
+        [order] = harness.orders(debit.id)
+        assert harness.debit("card7").state == "UNKNOWN"
+        assert order.next_check_at is not None
+        waits.append(order.next_check_at - at)
+        at = order.next_check_at
+    # Sent at PLANNED: checks at +1 (fails), +2 (fails), +4 (fails: 4 min more would pass the
+    # polling's +6), +6 (answers).
+    assert waits == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=2)]
+    harness.tick(at)
+    assert harness.debit("card7").state == "CHARGED"
+    assert len(harness.ledger("card7")) == 1

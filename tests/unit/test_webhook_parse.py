@@ -188,6 +188,25 @@ def test_card_numbers_are_masked_and_cvvs_dropped_before_storing() -> None:
         assert redact(json.loads(SAMPLES[name])) == (json.loads(SAMPLES[name]), False)
 
 
+def test_a_card_number_inside_a_text_or_a_list_is_masked_too() -> None:
+    # Found by the fuzz suite (tests/e2e/test_chaos.py): a free-text field naming a card was
+    # stored in clear, and so was a bare card number as an item of a list.
+    value = {
+        "note": "paid with 4111 1111 1111 1111 today",
+        "items": ["4242424242424242", 7],
+        "reference_id": "ref 4111 1111 1111 1111",
+        "text": "order 1234567 of 2021",
+    }
+    redacted, changed = redact(value)
+    assert changed
+    assert redacted == {
+        "note": "paid with XXXXXXXXXXXX1111 today",
+        "items": ["XXXXXXXXXXXX4242", 7],
+        "reference_id": "ref 4111 1111 1111 1111",  # under an id key: kept
+        "text": "order 1234567 of 2021",
+    }
+
+
 def test_the_luhn_check() -> None:
     assert looks_like_card_number("4111-1111-1111-1111")
     assert not looks_like_card_number("4111111111111112")

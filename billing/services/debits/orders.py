@@ -26,10 +26,6 @@ from billing.telemetry import logs
 
 log = logging.getLogger("billing.orders")
 
-# How long one check holds an order: long enough for a status call, short enough that a
-# worker killed mid-check does not delay the next look by much.
-CHECK_LEASE = timedelta(minutes=2)
-
 
 class Orders:
     def __init__(
@@ -66,7 +62,7 @@ class Orders:
                 update(Order)
                 .where(Order.id == order.id, Order.next_check_at == order.next_check_at)
                 .values(
-                    next_check_at=now + CHECK_LEASE,
+                    next_check_at=now + self.policy.stale_claim_after,
                     checks=Order.checks + 1,
                     dispatched_at=None,
                 )
@@ -78,7 +74,8 @@ class Orders:
         except OrderNotFound:
             return self._not_found(order_id, DebitState(debit_state))
         except GatewayError as exc:
-            return self._retry_later(order_id, f"status check failed: {exc}")
+            unknown = DebitState(debit_state) is DebitState.UNKNOWN
+            return self._retry_later(order_id, f"status check failed: {exc}", unknown=unknown)
         return self.debits.settle_from_status(order_id, status, source="status check")
 
     def _not_found(self, order_id: str, debit_state: DebitState) -> str:
@@ -129,17 +126,21 @@ class Orders:
         )
         return str(DebitState.MANUAL_REVIEW)
 
-    def _retry_later(self, order_id: str, reason: str) -> str:
+    def _retry_later(self, order_id: str, reason: str, *, unknown: bool) -> str:
         now = self.clock()
         with self.sessions() as session, session.begin():
             order = session.scalars(select(Order).where(Order.order_id == order_id)).one()
             # Past the max age we still keep asking: an unreadable status is no verdict.
-            order.next_check_at = next_check_at(
+            when = next_check_at(
                 now,
                 sent_at=order.sent_at or order.created_at,
                 execution_date=order.execution_date,
                 max_age=self.policy.pending_max_age,
             ) or now + timedelta(hours=1)
+            if unknown:  # money may have moved: ask again sooner, doubling the wait each time
+                doubled = self.policy.reconcile_after * 2 ** min(max(order.checks - 1, 0), 16)
+                when = min(when, now + doubled)
+            order.next_check_at = when
             order.last_error = reason[:255]
             when = order.next_check_at
         log.info("order %s: %s; next check at %s", order_id, reason, when)

@@ -15,9 +15,11 @@ class DebitPolicy:
     planning: PlanningPolicy
     retry: RetryPolicy
     pending_max_age: timedelta
-    # A debit left EXECUTING this long (its worker died after committing) is reconciled.
-    stale_claim_after: timedelta = timedelta(minutes=10)
-    # An UNKNOWN outcome is first reconciled this soon.
+    # A debit left EXECUTING this long (its worker died after committing) is reconciled; one
+    # status check holds its order this long (a worker killed mid-check delays no more).
+    stale_claim_after: timedelta = timedelta(minutes=2)
+    # An UNKNOWN outcome is first reconciled this soon; a failed read of it is tried again
+    # after twice the previous wait (capped by the pending orders' polling).
     reconcile_after: timedelta = timedelta(minutes=1)
     # A due debit whose mandate is PAUSED (or held) is looked at again this often until its
     # window ends.
