@@ -17,8 +17,10 @@ VARCHAR columns: adding a state must not need an ALTER TYPE on a billing table a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -103,6 +105,16 @@ class MandateChange(Base):
     detail: Mapped[str] = mapped_column(Text)  # JSON: {"field": [old, new], ...}
 
 
+def _window(column: str) -> Callable[[Any], date]:
+    """A debit written without its period (a presented one, a row made by hand): its window."""
+
+    def default(context: Any) -> date:
+        value: date = context.get_current_parameters()[column]
+        return value
+
+    return default
+
+
 class Debit(Base):
     """The attempt to collect one cycle of one mandate; may take several orders (SPEC §5)."""
 
@@ -117,8 +129,8 @@ class Debit(Base):
     currency: Mapped[str] = mapped_column(String(3))
     # The billing period this debit collects (calendar days, mandate zone): its identity, which
     # no change of terms re-numbers. A presented debit's period is its day.
-    period_first_day: Mapped[date] = mapped_column(Date)
-    period_last_day: Mapped[date] = mapped_column(Date)
+    period_first_day: Mapped[date] = mapped_column(Date, default=_window("window_first_day"))
+    period_last_day: Mapped[date] = mapped_column(Date, default=_window("window_last_day"))
     window_first_day: Mapped[date] = mapped_column(Date)
     window_last_day: Mapped[date] = mapped_column(Date)
     planned_at: Mapped[datetime] = mapped_column(UTCDateTime)
