@@ -39,10 +39,16 @@ from billing.domain.debit import FINAL_DEBIT_STATES
 from billing.domain.ids import order_id_for
 from billing.store import migrate
 from billing.store.models import Debit, DebitHistory, Mandate, Order
-from tests.e2e.conftest import BILLING, Cluster, debit_states, due_mandates, plan_due_debits
+from tests.e2e.conftest import (
+    BILLING,
+    CARD_WITHOUT_NOTICE,
+    Cluster,
+    debit_states,
+    due_mandates,
+    plan_due_debits,
+)
 from tests.integration.sandbox_fixtures import (
     API_KEY,
-    CARD_WITHOUT_NOTICE,
     MERCHANT_ID,
     WEBHOOK_PASSWORD,
     WEBHOOK_USERNAME,
