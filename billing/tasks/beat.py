@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 from billing.services.debits.dispatch import claim_due_work, reclaim_stale
 from billing.services.debits.planning import plan_debits
 from billing.services.health import BEAT_DISPATCH, record_heartbeat
 from billing.services.mandates.registry import expire_ended
+from billing.tasks.health import waiting_in
 from billing.tasks.worker import GATEWAY_QUEUE, app, container
 
 log = logging.getLogger("billing.tasks")
@@ -29,8 +29,7 @@ def fan_out(task_name: str, ids: Sequence[object], batch: int = BATCH) -> int:
 def queued_messages(queue: str) -> int:
     """Messages waiting in `queue` (any kombu broker)."""
     with app.connection_for_read() as connection:
-        channel: Any = connection.default_channel  # kombu's StdChannel does not declare it
-        return int(channel.queue_declare(queue=queue).message_count)
+        return waiting_in(connection, queue) or 0
 
 
 @app.task(name="billing.beat.dispatch", acks_late=True, reject_on_worker_lost=True)

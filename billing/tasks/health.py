@@ -42,13 +42,19 @@ def queue_depths(url: str, queues: Sequence[str], timeout: float) -> dict[str, i
     with Connection(url, connect_timeout=timeout) as connection:
         connection.ensure_connection(max_retries=1, interval_start=0, timeout=max(1, int(timeout)))
         for queue in queues:
-            try:
-                with connection.channel() as channel:
-                    declared = channel.queue_declare(queue, passive=True)  # type: ignore[attr-defined]
-                    depths[queue] = int(declared.message_count)
-            except ChannelError:  # NOT_FOUND: no worker has declared it yet
-                depths[queue] = None
+            depths[queue] = waiting_in(connection, queue)
     return depths
+
+
+def waiting_in(connection: Connection, queue: str) -> int | None:
+    """Messages waiting in `queue` (None: the broker has never seen it). A passive declare: an
+    active one with other arguments than the worker's is refused by RabbitMQ (PRECONDITION)."""
+    try:
+        with connection.channel() as channel:
+            declared = channel.queue_declare(queue, passive=True)  # type: ignore[attr-defined]
+            return int(declared.message_count)
+    except ChannelError:  # NOT_FOUND: no worker has declared it yet
+        return None
 
 
 def broadcasts(url: str) -> bool:
