@@ -23,10 +23,13 @@ pytest_plugins = ["tests.integration.sandbox_fixtures", "tests.integration.billi
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test` runs two workers), the end-to-end tests, which start
-    worker processes of their own and measure nothing but outcomes, run one at a time on one
-    xdist worker while the other worker runs the rest."""
+    worker processes of their own and measure nothing but outcomes, run one at a time per
+    group: the chaos suites (private services on free ports) in one, the others in another, so
+    the two long groups can go to different xdist workers (each has its own Redis databases)."""
     for item in items:
-        if "tests/e2e/" in item.nodeid:
+        if "tests/e2e/test_chaos.py" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("chaos"))
+        elif "tests/e2e/" in item.nodeid:
             item.add_marker(pytest.mark.xdist_group("e2e"))
 
 

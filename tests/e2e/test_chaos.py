@@ -44,7 +44,8 @@ def test_workers_killed_beats_doubled_gateway_faults(tmp_path: Path) -> None:
     broker.flushdb()
     try:
         with scratch_postgres_database("billing_chaos") as url:
-            plan = ChaosPlan(debits=500, max_kills=6)
+            # The CI size; a kill every 2 s, so the fast path is killed mid-batch.
+            plan = ChaosPlan(debits=1000, kill_every=2.0, max_kills=6)
             figures = run_debit_chaos(plan, tmp_path, database_url=url, broker_url=BROKER_URL)
     finally:
         broker.flushdb()
