@@ -257,6 +257,9 @@ def run_live(
             "BILLING_NOTIFICATION_FLOWS": FLOWS,
             "BILLING_BEAT_DISPATCH_EVERY": "2s",
             "BILLING_BEAT_RECLAIM_EVERY": "10s",
+            # A demo's timeouts reconcile in seconds (production waits a minute before the
+            # first status read of an UNKNOWN order, `BILLING_RECONCILE_AFTER`).
+            "BILLING_RECONCILE_AFTER": "5s",
         }
     )
     if broker_url:

@@ -233,6 +233,10 @@ class ChaosPlan:
     outages: bool = False  # broker restarted at 25 % charged, PostgreSQL down at 50 %
     database_down_seconds: float = 20.0
     deadline: float = 600.0  # for everything to be final once the chaos is over (a loaded machine)
+    # A killed worker's prefetched messages come back when their dispatch lease runs out (the
+    # recovery p99). The CI sizes drain their queue in seconds, so a short lease is safe there;
+    # the long runs keep 60 s (longer than their queue's wait: no duplicate dispatches).
+    dispatch_lease: str = "60s"
 
 
 def gateway_faults(index: int, order_id: str) -> list[dict[str, object]]:
@@ -319,6 +323,7 @@ def run_debit_chaos(plan: ChaosPlan, tmp: Path, **services: Any) -> Figures:
     suite = "chaos outages" if plan.outages else "chaos workers"
     with chaos_cluster(tmp, private=plan.outages or not services, **services) as parts:
         cluster, app, sandbox, broker, postgres = parts
+        cluster.extra_env["BILLING_DISPATCH_LEASE"] = plan.dispatch_lease
         rows = due_mandates(plan.debits)
         sandbox.seed_mandates(rows)
         plan_due_debits(app, rows)

@@ -21,6 +21,7 @@ from tests.services import BROKER_URL, check_redis, scratch_postgres_database, s
 # Sizes below the issue's (1,000 debits, 5,000 bodies) so the four fit about three minutes of
 # a 2-core CI run; the full sizes are `python -m bench.chaos SUITE --long`.
 pytestmark = pytest.mark.timeout(900)
+CI_LEASE = "15s"  # the CI sizes' queues drain in seconds: a killed worker's work back sooner
 
 
 def private_services() -> None:
@@ -45,7 +46,7 @@ def test_workers_killed_beats_doubled_gateway_faults(tmp_path: Path) -> None:
     try:
         with scratch_postgres_database("billing_chaos") as url:
             # The issue's CI size; a kill every 2 s, so the fast path is killed mid-batch.
-            plan = ChaosPlan(debits=1000, kill_every=2.0, max_kills=6)
+            plan = ChaosPlan(debits=1000, kill_every=2.0, max_kills=6, dispatch_lease=CI_LEASE)
             figures = run_debit_chaos(plan, tmp_path, database_url=url, broker_url=BROKER_URL)
     finally:
         broker.flushdb()
@@ -58,7 +59,8 @@ def test_workers_killed_beats_doubled_gateway_faults(tmp_path: Path) -> None:
 def test_broker_restarted_and_database_down_mid_run(tmp_path: Path) -> None:
     private_services()
     figures = run_debit_chaos(
-        ChaosPlan(debits=300, outages=True, database_down_seconds=20), tmp_path
+        ChaosPlan(debits=300, outages=True, database_down_seconds=20, dispatch_lease=CI_LEASE),
+        tmp_path,
     )
     report(figures)
 
