@@ -96,3 +96,18 @@ def test_the_pause_doubles_up_to_its_bound_and_a_success_resets_it() -> None:
     assert limit._pause == sender.MAX_PAUSE
     limit.passed()
     assert limit._pause == sender.FIRST_PAUSE
+
+
+def test_an_unexpected_error_in_one_send_leaves_that_order_unknown_and_the_rest_answered() -> None:
+    # A bug or a library error while sending one order must not cost the whole batch a
+    # reconciliation round: the others keep their answers, and that order (which may have
+    # reached Juspay) is reconciled by a status read like a timeout, never sent blindly again.
+    def script(order_id: str, _n: int) -> Exception | None:
+        return RuntimeError("boom") if order_id == "B" else None
+
+    gateway = Gateway(script)
+    with ThreadPoolExecutor(4) as pool:
+        news = Sender(gateway, pool).send_all([order(x) for x in "ABC"])  # type: ignore[arg-type]
+    assert [n.outcome for n in news] == [Outcome.CHARGED, Outcome.UNKNOWN, Outcome.CHARGED]
+    assert "RuntimeError" in news[1].cause
+    assert gateway.calls.count("B") == 1

@@ -16,6 +16,7 @@ reconciliation (UNKNOWN: a status read, then "not found" resends the same order_
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from billing.services.debits.settlement import News, classify_rejection_outcome
 from billing.services.ports import DebitGateway
 from billing.telemetry import logs
 
+log = logging.getLogger("billing.debits")
 DUPLICATE_ORDER_ID = "DUPLICATE_ORDER_ID"
 RATE_LIMITED = 429
 FIRST_PAUSE = 0.5  # seconds
@@ -153,7 +155,17 @@ class Sender:
             order_id=order.order_id,
             try_number=order.try_number,
         ):
-            return self._send_one(order)
+            try:
+                return self._send_one(order)
+            except Exception as exc:  # one order's surprise is not the whole batch's
+                # Not a gateway answer (a bug, a library error): the call may have reached
+                # Juspay, so the order is reconciled by a status read, never sent blindly again.
+                log.exception("order %s: unexpected error while sending", order.order_id)
+                return News(
+                    order.order_id,
+                    Outcome.UNKNOWN,
+                    cause=f"execution: unexpected {type(exc).__name__} while sending",
+                )
 
     def _send_one(self, order: OrderToSend) -> News:
         answer: ExecutionResult | GatewayError
