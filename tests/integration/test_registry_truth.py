@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from billing.services.mandates import actions, registry
 from billing.services.webhook_events import MAX_ATTEMPTS, WebhookEvents
-from billing.store.models import Mandate, MandateChange, WebhookEvent
+from billing.store.models import Mandate, MandateChange, Notification, WebhookEvent
 from billing.webhooks.app import ReceiverConfig, create_app
 from tests.integration.billing_harness import Harness
 from tests.integration.sandbox_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USERNAME, wait_until
@@ -205,6 +205,29 @@ def test_a_debit_whose_flow_changed_since_it_was_planned_is_checked_before_sendi
     assert first.last_error == "flow now juspay, was none"
     march = [d for d in debits if d.period_first_day.month == 3 and d.id != first.id]
     assert [(d.flow, d.state) for d in march] == [("juspay", "CHARGED")]
+
+
+def test_a_merchant_flow_debit_whose_flow_changed_sends_no_pre_debit_notification(
+    harness_factory: Callable[..., Harness],
+) -> None:
+    # The PDN is a call about the debit too: one planned for the merchant flow, whose payment
+    # method has since moved to Juspay's flow, must not announce a debit that will not happen
+    # as announced (Juspay sends its own notice for the one planned again).
+    harness = harness_factory(notification_flows="CARD:merchant")
+    harness.add_mandate("notice", rule_type="AFTER")
+    harness.tick(T0)
+    [planned] = harness.debits("notice")
+    assert planned.flow == "merchant"
+    moved = harness_factory(notification_flows="CARD:juspay")
+    run_until(moved, MAY)
+    with moved.app.sessions() as session:
+        ours = session.scalars(
+            select(Notification.reference).where(Notification.debit_id == planned.id)
+        ).all()
+    assert ours == []
+    first = next(d for d in moved.debits("notice") if d.id == planned.id)
+    assert (first.state, first.last_error) == ("CANCELLED", "flow now juspay, was merchant")
+    assert charges_by_day(moved, "notice") == [("2027-03-05", "399.00"), ("2027-04-05", "399.00")]
 
 
 # -- 3. an import without a status ----------------------------------------------------------------

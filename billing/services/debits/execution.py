@@ -35,15 +35,13 @@ from billing.gateway import (
     Unavailable,
 )
 from billing.services import Clock, NotFoundError, ServiceError
+from billing.services.debits.fit import check_terms
 from billing.services.debits.policy import DebitPolicy
 from billing.services.debits.sender import OrderToSend, Sender
 from billing.services.debits.settlement import Settlement, mandate_check, order_outcome
 from billing.services.mandates.actions import try_release
-from billing.services.mandates.registry import planning_cursor, terms_of
-from billing.services.mandates.terms import misfit_of, supersede
 from billing.services.ports import DebitGateway
 from billing.store import debits as store
-from billing.store import mandates as mandate_store
 from billing.store.models import Debit, Mandate, Notification, Order
 from billing.telemetry import logs
 
@@ -262,44 +260,11 @@ class Debits:
             if mandate.hold_reason or previous is not None:
                 held = mandate.mandate_id if mandate.hold_reason else None
                 return _AskJuspay(held, previous, mandate.customer_id)
-        misfit = self._terms_check(session, debit, mandate, state, now)
+        misfit = check_terms(session, debit, mandate, state, now, self.policy.planning,
+                             call="sending")  # fmt: skip
         if misfit is not None:
             return misfit
         return self._local_checks(session, debit, mandate, state, now)
-
-    def _terms_check(
-        self, session: Session, debit: Debit, mandate: Mandate, state: DebitState, now: datetime
-    ) -> str | None:
-        """None when the debit fits its mandate's current terms; else what was done instead."""
-        planning = self.policy.planning
-        terms = terms_of(mandate)
-        flow_now = planning.flow_for(mandate.payment_method_type).value
-        reason = misfit_of(debit, terms, calendar=planning.calendar, flow_now=flow_now)
-        if reason is None:
-            return None
-        log.warning("debit %s not sent: %s", debit.id, reason)
-        if debit.tries == 0:
-            if not supersede(session, debit, state, reason, source="checked before sending",
-                             at=now):  # fmt: skip
-                return "changed meanwhile"
-            outcome = f"CANCELLED: {reason}; planned again under the new terms"
-            mandate.next_cycle, mandate.next_cycle_at = planning_cursor(
-                terms, MandateStatus(mandate.status), mandate.plan_amount, now=now,
-                calendar=planning.calendar,
-            )  # fmt: skip
-            mandate.updated_at = now
-        else:  # an order of it went out: its period stays its own, the debit ends here
-            cause = f"no longer fits the mandate's terms: {reason}"
-            if not store.move(session, debit.id, expected=state, target=_D.SKIPPED, at=now,
-                              cause=cause, values={"due_at": None}):  # fmt: skip
-                return "changed meanwhile"
-            outcome = f"SKIPPED: {reason}"
-        detail = {"open_debits": [{"debit": debit.id, "cycle": debit.cycle, "state": state.value,
-                                   "outcome": outcome}]}  # fmt: skip
-        mandate_store.record_changes(
-            session, [(mandate.id, "terms", "checked before sending", detail)], at=now
-        )
-        return f"not sent: {outcome}"
 
     def _ask_juspay(self, debit_id: int, state: DebitState, ask: _AskJuspay) -> str | None:
         """The checks only Juspay can answer; None = go on to the local checks."""

@@ -41,6 +41,7 @@ from billing.gateway import (
     Unavailable,
 )
 from billing.services import Clock
+from billing.services.debits.fit import check_terms
 from billing.services.debits.policy import DebitPolicy
 from billing.services.debits.settlement import mandate_check
 from billing.services.mandates.actions import try_release
@@ -108,8 +109,13 @@ class Notifications:
     def _claim(
         self, session: Session, debit: Debit, mandate: Mandate, state: DebitState, now: datetime
     ) -> tuple[str, str, str, Decimal, datetime] | str:
-        """The window and mandate checks of any call (`sending.may_send`), then the claim and
-        the PDN's row; returns what `_send` needs, or what was done instead."""
+        """The debit against the mandate's terms (`fit.check_terms`), the window and mandate
+        checks of any call (`sending.may_send`), then the claim and the PDN's row; returns what
+        `_send` needs, or what was done instead."""
+        misfit = check_terms(session, debit, mandate, state, now, self.policy.planning,
+                             call="notifying")  # fmt: skip
+        if misfit is not None:
+            return misfit
         txn_date = pdn_txn_date(debit.planned_at, now)
         gate = may_send(
             mandate_status=MandateStatus(mandate.status),
