@@ -485,6 +485,10 @@ def judge_debits(
         if row.cause.startswith("claimed but not settled"):
             since = max((f for f in faults_at if f <= row.at), default=row.at)
         recovery.append((final_at[debit_id] - since).total_seconds())
+    last_fault, last_final = max(faults_at, default=None), max(final_at.values(), default=None)
+    after_last_fault = 0.0
+    if last_fault is not None and last_final is not None:
+        after_last_fault = (last_final - last_fault).total_seconds()
     figures.values = {
         "faults": ",".join(f"{k}:{v}" for k, v in sorted(stats["faults"].items())) or "none",
         "duplicates_refused": stats["duplicates_refused"],
@@ -495,6 +499,9 @@ def judge_debits(
         "recovery_p50_s": round(_percentile(recovery, 0.5), 1),
         "recovery_p99_s": round(_percentile(recovery, 0.99), 1),
         "recovery_max_s": round(max(recovery, default=0.0), 1),
+        # The "how long after the last fault every debit was final" (kills go on
+        # while debits are open, so the per-UNKNOWN figures above include later kills).
+        "final_after_last_fault_s": round(max(after_last_fault, 0.0), 1),
     }
     return figures
 
