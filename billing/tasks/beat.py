@@ -10,6 +10,7 @@ from billing.services.debits.dispatch import claim_due_work, reclaim_stale
 from billing.services.debits.planning import plan_debits
 from billing.services.health import BEAT_DISPATCH, record_heartbeat
 from billing.services.mandates.registry import expire_ended
+from billing.tasks.embedded_broker import delete_delivered_messages
 from billing.tasks.health import waiting_in
 from billing.tasks.worker import GATEWAY_QUEUE, app, container
 
@@ -85,3 +86,11 @@ def expire() -> dict[str, int]:
     count = expire_ended(c.sessions, now=c.clock(), calendar=c.calendar)
     log.info("expired %s mandates", count)
     return {"expired": count}
+
+
+@app.task(name="billing.beat.broker", acks_late=True, reject_on_worker_lost=True)
+def clean_embedded_broker() -> dict[str, int]:
+    deleted = delete_delivered_messages(app.conf.broker_url or "")
+    if deleted:
+        log.info("deleted %s delivered messages from the embedded broker", deleted)
+    return {"deleted": deleted}

@@ -47,6 +47,8 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "reclaim-stale-claims": {"task": "billing.beat.reclaim", "schedule": timedelta(minutes=1)},
     "expire-mandates": {"task": "billing.beat.expire", "schedule": timedelta(hours=1)},
     "sweep-webhook-events": {"task": "billing.beat.webhooks", "schedule": timedelta(minutes=1)},
+    # the embedded broker's delivered messages (tasks/embedded_broker.py; a no-op elsewhere)
+    "clean-embedded-broker": {"task": "billing.beat.broker", "schedule": timedelta(minutes=10)},
     # due payout attempts and payout status reads (tasks/payouts.py)
     "dispatch-payouts": {"task": "billing.beat.payouts", "schedule": timedelta(seconds=30)},
 }
