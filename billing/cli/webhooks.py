@@ -12,8 +12,8 @@ from billing.services.webhook_events import find_event, list_events
 from billing.store.models import WebhookEvent
 
 # Events the receiver stores at once (and its pooled connections): one per thread of the
-# thread pool (anyio's 40), enough in flight for PostgreSQL to group their commits; 24 gave
-# ~40 % fewer events/s in bench/webhook_ingestion.py. The event loop holds the rest of a burst.
+# thread pool (anyio's 40), enough in flight for PostgreSQL to group their commits (24 stored
+# fewer events/s in bench/webhook_ingestion.py). The event loop holds the rest of a burst.
 RECEIVER_CONNECTIONS = 40
 
 
