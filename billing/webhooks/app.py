@@ -10,11 +10,12 @@ mounted in the merchant's own ASGI app (`Mount("/billing", app=create_app(...))`
 
 Each POST: Basic auth, compared in constant time (401, nothing read further) -> body bounded
 (413) -> parsed by the pure parser (400 / 422 naming the field) -> card data redacted -> stored
-once per (kind, id) and committed -> `enqueue(pk)` after the commit -> 200. A repeated id is
-answered 200 and changes nothing; it is not enqueued again (a lost enqueue is the sweeper's job).
-An enqueue that fails is logged and still answered 200: the event is stored, the sweeper
-enqueues it later. Storage down is 503, so Juspay delivers again. Nothing logs the
-Authorization header or a body.
+once per (kind, id) and committed -> `enqueue(pk)` after the commit -> 200 (`billing webhooks
+serve` passes a BatchedEnqueue: the pk goes to its sender thread, sent within ~20 ms). A
+repeated id is answered 200 and changes nothing; it is not enqueued again (a lost enqueue is
+the sweeper's job). An enqueue that fails is logged and still answered 200: the event is
+stored, the sweeper enqueues it later. Storage down is 503, so Juspay delivers again.
+Nothing logs the Authorization header or a body.
 """
 
 from __future__ import annotations
