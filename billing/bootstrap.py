@@ -202,10 +202,14 @@ def load_cvv_provider(path: str | None) -> CvvProvider | None:
     return checked
 
 
-def build(settings: Settings | None = None, *, clock: Clock | None = None) -> Container:
+def build(
+    settings: Settings | None = None, *, clock: Clock | None = None, pool_size: int = 5
+) -> Container:
+    """The container; `pool_size`: pooled database connections (the webhook receiver's are
+    as many as the events it stores at once)."""
     settings = settings or load_settings()
     register_secrets(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=pool_size)
     return Container(
         settings=settings,
         engine=engine,

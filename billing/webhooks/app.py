@@ -10,11 +10,12 @@ mounted in the merchant's own ASGI app (`Mount("/billing", app=create_app(...))`
 
 Each POST: Basic auth, compared in constant time (401, nothing read further) -> body bounded
 (413) -> parsed by the pure parser (400 / 422 naming the field) -> card data redacted -> stored
-once per (kind, id) and committed -> `enqueue(pk)` after the commit -> 200. A repeated id is
-answered 200 and changes nothing; it is not enqueued again (a lost enqueue is the sweeper's job).
-An enqueue that fails is logged and still answered 200: the event is stored, the sweeper
-enqueues it later. Storage down is 503, so Juspay delivers again. Nothing logs the
-Authorization header or a body.
+once per (kind, id) and committed -> `enqueue(pk)` after the commit -> 200 (`billing webhooks
+serve` passes a BatchedEnqueue: the pk goes to its sender thread, sent within ~20 ms). A
+repeated id is answered 200 and changes nothing; it is not enqueued again (a lost enqueue is
+the sweeper's job). An enqueue that fails is logged and still answered 200: the event is
+stored, the sweeper enqueues it later. Storage down is 503, so Juspay delivers again.
+Nothing logs the Authorization header or a body.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
+import anyio
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,13 +59,17 @@ class ReceiverConfig:
     username: str
     password: str = field(repr=False)
     max_body_bytes: int = 1_000_000
+    # Events stored at once: as many as the engine's pooled connections (app_for sizes the
+    # pool), so a burst waits in the event loop, not on the pool or on overflow connections
+    # opened and closed per request; enough in flight for PostgreSQL to group the commits.
+    concurrent_stores: int = 5
 
     def __post_init__(self) -> None:
         if not self.username or not self.password:
             raise ValueError("the webhook receiver needs a username and a password")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ReceiverConfig:
+    def from_settings(cls, settings: Settings, concurrent_stores: int = 5) -> ReceiverConfig:
         """BILLING_WEBHOOK_USERNAME / _PASSWORD are required (SettingsError names them)."""
         settings.require("webhook_username", "webhook_password")
         assert settings.webhook_username is not None  # checked by require()
@@ -71,6 +78,7 @@ class ReceiverConfig:
             settings.webhook_username,
             settings.webhook_password.get_secret_value(),
             settings.webhook_max_body_bytes,
+            concurrent_stores,
         )
 
 
@@ -89,9 +97,12 @@ def create_app(
     config: ReceiverConfig,
     enqueue: Enqueue,
     clock: Callable[[], datetime],
+    enqueue_returns_at_once: bool = False,
 ) -> Starlette:
-    """The receiver on a session factory; `enqueue(pk)` starts processing of a stored event."""
+    """The receiver on a session factory; `enqueue(pk)` starts processing of a stored event
+    (called on the event loop when it returns at once, as BatchedEnqueue does; else in a thread)."""
     username, password = config.username.encode(), config.password.encode()
+    storing = anyio.CapacityLimiter(config.concurrent_stores)
 
     def authorized(header: str | None) -> bool:
         if not header:
@@ -124,15 +135,18 @@ def create_app(
             metrics.webhook_request(kind, str(refusal.status))
             return JSONResponse(refusal.body(), status_code=refusal.status)
         try:
-            stored = await run_in_threadpool(
-                store_event,
-                sessions,
-                kind=accepted.kind,
-                event_id=accepted.event_id,
-                event_name=accepted.event_name,
-                event_at=accepted.event_at,
-                body=accepted.body,
-                now=clock(),
+            stored = await anyio.to_thread.run_sync(
+                partial(
+                    store_event,
+                    sessions,
+                    kind=accepted.kind,
+                    event_id=accepted.event_id,
+                    event_name=accepted.event_name,
+                    event_at=accepted.event_at,
+                    body=accepted.body,
+                    now=clock(),
+                ),
+                limiter=storing,
             )
         except SQLAlchemyError:
             log.exception("webhook %s %s not stored", kind, accepted.event_id)
@@ -143,7 +157,10 @@ def create_app(
             metrics.webhook_request(kind, "duplicate")
             return JSONResponse({"status": "duplicate", "id": accepted.event_id})
         try:
-            await run_in_threadpool(enqueue, stored.pk)
+            if enqueue_returns_at_once:
+                enqueue(stored.pk)
+            else:
+                await run_in_threadpool(enqueue, stored.pk)
         except Exception:  # the event is stored: the sweeper enqueues it later
             log.warning("webhook %s %s stored; enqueue failed", kind, accepted.event_id,
                         exc_info=True)  # fmt: skip
@@ -197,13 +214,18 @@ def _metrics_route(sessions: sessionmaker[Session], clock: Callable[[], datetime
     return Route("/metrics", page, methods=["GET"])
 
 
-def app_for(container: Container, enqueue: Enqueue) -> Starlette:
-    """The receiver on a container's database and clock, configured from its settings."""
+def app_for(
+    container: Container, enqueue: Enqueue, *, enqueue_returns_at_once: bool = False
+) -> Starlette:
+    """The receiver on a container's database and clock, configured from its settings; it
+    stores as many events at once as the container's engine pools connections."""
+    pooled = container.engine.pool.size() if hasattr(container.engine.pool, "size") else 5
     return create_app(
         sessions=container.sessions,
-        config=ReceiverConfig.from_settings(container.settings),
+        config=ReceiverConfig.from_settings(container.settings, pooled),
         enqueue=enqueue,
         clock=container.clock,
+        enqueue_returns_at_once=enqueue_returns_at_once,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +23,10 @@ RECEIVED, PROCESSED, IGNORED, POISONED = "RECEIVED", "PROCESSED", "IGNORED", "PO
 UNMATCHED = "UNMATCHED"
 CLAIM_LEASE = timedelta(minutes=5)  # a worker holds a claimed event this long (task limit: 300 s)
 SWEEP_AFTER = timedelta(minutes=2)  # an enqueued event still RECEIVED this long is enqueued again
+
+
+# One Core INSERT ... RETURNING, built once: no ORM unit of work or statement build per webhook.
+_STORE = insert(WebhookEvent).returning(WebhookEvent.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +53,26 @@ def store_event(
     """
     try:
         with sessions() as session, session.begin():
-            row = WebhookEvent(
-                kind=kind,
-                event_id=event_id,
-                event_name=event_name,
-                event_at=event_at,
-                body=body,
-                state=RECEIVED,
-                attempts=0,
-                failures=0,
-                received_at=now,
-                dispatched_at=now,  # the receiver enqueues it right after the commit
+            pk = (
+                session.connection()
+                .execute(
+                    _STORE,
+                    {
+                        "kind": kind,
+                        "event_id": event_id,
+                        "event_name": event_name,
+                        "event_at": event_at,
+                        "body": body,
+                        "state": RECEIVED,
+                        "attempts": 0,
+                        "failures": 0,
+                        "received_at": now,
+                        "dispatched_at": now,  # the receiver enqueues it right after the commit
+                    },
+                )
+                .scalar_one()
             )
-            session.add(row)
-            session.flush()
-            return Stored(row.id, duplicate=False, state=RECEIVED)
+            return Stored(pk, duplicate=False, state=RECEIVED)
     except IntegrityError:
         with sessions() as session:
             first = session.scalars(
