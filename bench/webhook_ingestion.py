@@ -3,7 +3,7 @@ bare Starlette + uvicorn endpoint (one insert per request) measured in the same 
 
     .venv/bin/python bench/webhook_ingestion.py [--seconds 10] [--concurrency 48] \\
         [--postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] \\
-        [--broker-url redis://127.0.0.1:6380/4]
+        [--broker-url redis://HOST:PORT/DB]   # default: its own redis-server on a free port
 
 Both servers run as real subprocesses on a scratch PostgreSQL database (dropped at the end):
 the product as the README says (`billing webhooks serve --port P` with
@@ -236,6 +236,30 @@ def line(label: str, load: Load, stored: int) -> float:
     return rate
 
 
+@contextmanager
+def own_redis(url: str | None) -> Iterator[str]:
+    """The given broker URL, or a private redis-server on a free port for the run."""
+    if url:
+        yield url
+        return
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> None:
     if sys.argv[1:] == ["--bare-app"]:  # pragma: no cover - the subprocess's entry
         import uvicorn  # noqa: PLC0415
@@ -247,7 +271,9 @@ def main() -> None:
     parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
-    parser.add_argument("--broker-url", default="redis://127.0.0.1:6380/4")
+    parser.add_argument(
+        "--broker-url", help="a Redis database the bench may empty (default: its own redis-server)"
+    )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=48)
     parser.add_argument("--logs", type=Path, default=Path("/tmp"))
@@ -255,7 +281,8 @@ def main() -> None:
         "--profile", type=Path, help="py-spy the product over the window: collapsed stacks here"
     )
     args = parser.parse_args()
-    with scratch_database(args.postgres_url) as url:
+    with own_redis(args.broker_url) as broker_url, scratch_database(args.postgres_url) as url:
+        args.broker_url = broker_url
         migrate.upgrade(url)
         engine = create_engine(url)
         with engine.begin() as c:

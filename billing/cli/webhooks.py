@@ -11,10 +11,10 @@ from billing.cli.common import JobError, container, echo_json, echo_table
 from billing.services.webhook_events import find_event, list_events
 from billing.store.models import WebhookEvent
 
-# Events the receiver stores at once (and its pooled connections): one per thread of the
-# thread pool (anyio's 40), enough in flight for PostgreSQL to group their commits (24 stored
-# fewer events/s in bench/webhook_ingestion.py). The event loop holds the rest of a burst.
-RECEIVER_CONNECTIONS = 40
+# Events the receiver stores at once (and its pooled connections, up to as many again in
+# overflow): enough in flight for PostgreSQL to group their commits, few enough to leave the
+# server's connections (100 by default) to the workers. The event loop holds the rest of a burst.
+RECEIVER_CONNECTIONS = 20
 
 
 @click.group()
