@@ -266,15 +266,17 @@ def _present(fields: Mapping[str, object], name: str) -> object | None:
 
 
 def _enum(kind: type[_E], value: object, field: str) -> _E:
-    choices = ", ".join(member.value for member in kind)
+    if isinstance(value, str):
+        try:
+            return kind(value.strip().upper())
+        except ValueError:
+            pass
+    choices = ", ".join(member.value for member in kind)  # only on the error path: imports
     if value is None:
         raise InvalidField(field, f"required, one of {choices}")
     if not isinstance(value, str):
         raise InvalidField(field, f"expected one of {choices}, got {type(value).__name__}")
-    try:
-        return kind(value.strip().upper())
-    except ValueError:
-        raise InvalidField(field, f"expected one of {choices}, got {value!r}") from None
+    raise InvalidField(field, f"expected one of {choices}, got {value!r}")
 
 
 def _whole_number(value: object) -> int:

@@ -32,29 +32,64 @@ TERM_COLUMNS = (
     "payment_method_type",
 )
 MUTABLE_COLUMNS = (*TERM_COLUMNS, "status", "plan_amount", "next_cycle", "next_cycle_at")
+_EXISTING_COLUMNS = ("id", "mandate_id", "status_at", *MUTABLE_COLUMNS)
 
 
 def existing(session: Session, mandate_ids: Collection[str]) -> dict[str, dict[str, Any]]:
     """The stored rows (as plain dicts) of those mandate ids that exist."""
     if not mandate_ids:
         return {}
-    rows = session.execute(select(Mandate).where(Mandate.mandate_id.in_(list(mandate_ids))))
-    result: dict[str, dict[str, Any]] = {}
-    for (mandate,) in rows:
-        result[mandate.mandate_id] = {
-            "id": mandate.id,
-            "mandate_id": mandate.mandate_id,
-            "status_at": mandate.status_at,
-            **{c: getattr(mandate, c) for c in MUTABLE_COLUMNS},
-        }
-        session.expunge(mandate)
-    return result
+    # Core columns, not ORM objects: no identity map or instance state per row (an import
+    # reads a million of them).
+    statement = select(*(MANDATES.c[name] for name in _EXISTING_COLUMNS)).where(
+        MANDATES.c.mandate_id.in_(list(mandate_ids))
+    )
+    return {row["mandate_id"]: dict(row) for row in session.execute(statement).mappings()}
 
 
 def insert_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        # Core, not ORM bulk insert: no per-row RETURNING of keys, ~3x faster on PostgreSQL.
-        session.connection().execute(insert(MANDATES), list(rows))
+    """Insert new mandates (every row has the same keys) in the session's transaction.
+
+    Each value goes through its column type's bind processor (Money, UTCDateTime: the same
+    conversions as any Core statement), then straight to the driver: COPY on PostgreSQL, one
+    executemany on SQLite. SQLAlchemy's per-row parameter handling was a third of an import.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    # In the table's order: the order of the compiled INSERT's columns.
+    names = [column.name for column in MANDATES.c if column.name in rows[0]]
+    if len(names) != len(rows[0]):
+        raise ValueError(f"not columns of mandates: {sorted(set(rows[0]) - set(names))}")
+    processors = [MANDATES.c[name].type.bind_processor(dialect) for name in names]
+    converting = [(i, p) for i, p in enumerate(processors) if p is not None]
+    values: list[list[Any]] = []
+    for row in rows:
+        value = [row[name] for name in names]
+        for i, process in converting:
+            value[i] = process(value[i])
+        values.append(value)
+    driver = connection.connection.driver_connection
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        quote = dialect.identifier_preparer.quote
+        copy_sql = "COPY {} ({}) FROM STDIN".format(
+            quote(MANDATES.name), ", ".join(quote(name) for name in names)
+        )  # names are the table's own columns (MANDATES.c[name] above)
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
+            for value in values:
+                copy.write_row(value)
+        return
+    if dialect.name == "sqlite":
+        statement = str(insert(MANDATES).compile(dialect=dialect, column_keys=names))
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(statement, values)
+        finally:
+            cursor.close()
+        return
+    # Core, not ORM bulk insert: no per-row RETURNING of keys.
+    connection.execute(insert(MANDATES), list(rows))
 
 
 def update_many(session: Session, rows: Sequence[Mapping[str, Any]], *, at: datetime) -> None:

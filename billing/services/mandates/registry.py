@@ -94,6 +94,7 @@ class ImportReport:
 
 
 MAX_KEPT_ERRORS = 1000
+_MAX_CACHED_CURSORS = 10_000
 
 
 def _identifier(fields: Mapping[str, object], name: str) -> str:
@@ -214,6 +215,24 @@ class _Importer:
         self.calendar = calendar
         self.report = report
         self.on_error = on_error
+        # planning_cursor is a pure function of these (now and calendar are fixed for the
+        # import); a file's mandates mostly share a few plans, so most rows hit this.
+        self._cursors: dict[tuple[Terms, MandateStatus, bool], tuple[int | None, datetime | None]]
+        self._cursors = {}
+
+    def cursor(
+        self, terms: Terms, status: MandateStatus, plan_amount: Decimal | None
+    ) -> tuple[int | None, datetime | None]:
+        key = (terms, status, plan_amount is None)
+        found = self._cursors.get(key)
+        if found is None:
+            if len(self._cursors) >= _MAX_CACHED_CURSORS:
+                self._cursors.clear()
+            found = planning_cursor(
+                terms, status, plan_amount, now=self.now, calendar=self.calendar
+            )
+            self._cursors[key] = found
+        return found
 
     def error(self, line: int, field_name: str, reason: str) -> None:
         problem = RowError(line, field_name, reason)
@@ -261,12 +280,8 @@ class _Importer:
             columns = _columns(item)
             old = stored.get(mandate_id)
             if old is None:
-                cursor = planning_cursor(
-                    item.terms,
-                    item.status or MandateStatus.ACTIVE,
-                    item.plan_amount,
-                    now=self.now,
-                    calendar=self.calendar,
+                cursor = self.cursor(
+                    item.terms, item.status or MandateStatus.ACTIVE, item.plan_amount
                 )
                 inserts.append(
                     {
@@ -289,9 +304,7 @@ class _Importer:
             if not diff:
                 self.report.unchanged += 1
                 continue
-            cursor = planning_cursor(
-                item.terms, status, item.plan_amount, now=self.now, calendar=self.calendar
-            )
+            cursor = self.cursor(item.terms, status, item.plan_amount)
             updates.append(
                 {
                     **old,
