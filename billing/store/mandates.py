@@ -62,6 +62,10 @@ def insert_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     names = [column.name for column in MANDATES.c if column.name in rows[0]]
     if len(names) != len(rows[0]):
         raise ValueError(f"not columns of mandates: {sorted(set(rows[0]) - set(names))}")
+    if any(c.default is not None and c.name not in rows[0] for c in MANDATES.c):
+        # The driver applies no Python-side column defaults; Core does.
+        connection.execute(insert(MANDATES), list(rows))
+        return
     processors = [MANDATES.c[name].type.bind_processor(dialect) for name in names]
     converting = [(i, p) for i, p in enumerate(processors) if p is not None]
     values: list[list[Any]] = []
