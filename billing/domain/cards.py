@@ -1,9 +1,10 @@
 """Recognising and masking card numbers (SPEC §13): pure, for every edge that handles text.
 
 A card number is 13-19 digits (spaces or dashes allowed between them) that pass the Luhn
-check. Masked, only its last four digits remain. `scrub` applies this to free text, for
-messages that come from outside (a gateway's error message, say) before they are logged or
-stored: we cannot know what another system echoes back.
+check. Masked, only its last four digits remain. `scrub` applies this to free text, and drops
+the value of a CVV named in it, for messages that come from outside (a gateway's error
+message, a JSON text inside a webhook) before they are logged or stored: we cannot know what
+another system echoes back.
 """
 
 from __future__ import annotations
@@ -14,6 +15,15 @@ REDACTED = "[REDACTED]"
 _SEPARATORS = re.compile(r"[\s-]")
 # A run of 13-19 digits, single spaces or dashes allowed between them, not inside a longer run.
 _DIGIT_RUN = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+# A CVV named in a text with its value: `'cvv': '123'`, `"CVC2": 123`, `card_cvv=999` (a JSON
+# or dict inside a string, a form): the name, a quote, `:` or `=`, a quote, 3-4 digits.
+_CVV_IN_TEXT = re.compile(
+    r"""(?ix)
+    ( \b (?: cvv2? | cvc2? | card_?cvv | (?:card_?)?security_?code ) \b
+      \\?["']? \s* [:=] \s* \\?["']? )
+    \d{3,4} \b
+    """
+)
 
 
 def looks_like_card_number(value: object) -> bool:
@@ -49,4 +59,4 @@ def scrub(text: str, *, luhn: bool = True) -> str:
         run = match.group(0)
         return mask(run) if not luhn or looks_like_card_number(run) else run
 
-    return _DIGIT_RUN.sub(replace, text)
+    return _CVV_IN_TEXT.sub(rf"\g<1>{REDACTED}", _DIGIT_RUN.sub(replace, text))

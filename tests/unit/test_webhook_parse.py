@@ -207,6 +207,26 @@ def test_a_card_number_inside_a_text_or_a_list_is_masked_too() -> None:
     }
 
 
+def test_a_cvv_inside_a_text_is_dropped_too() -> None:
+    # Found by the long fuzz run (4 of 100,000 bodies): a mutation turned an object holding a
+    # CVV into its text (a JSON or Python dict inside a string, as payment payloads embed
+    # gateway responses), and the CVV's value was stored in clear.
+    value = {
+        "gateway_response": "{'card_number': 'XXXX', 'cvv': '123', 'note': 'x'}",
+        "embedded": json.dumps({"CVV2": "4567", "cvc": 321}),
+        "form": "card_cvv=999&amount=100",
+        "text": "cvv count: 3 of 10; price: 123; cvvx: 456",
+    }
+    redacted, changed = redact(value)
+    assert changed
+    assert redacted == {
+        "gateway_response": f"{{'card_number': 'XXXX', 'cvv': '{REDACTED}', 'note': 'x'}}",
+        "embedded": json.dumps({"CVV2": REDACTED, "cvc": 321}).replace("321", REDACTED),
+        "form": f"card_cvv={REDACTED}&amount=100",
+        "text": "cvv count: 3 of 10; price: 123; cvvx: 456",  # no CVV value here
+    }
+
+
 def test_the_luhn_check() -> None:
     assert looks_like_card_number("4111-1111-1111-1111")
     assert not looks_like_card_number("4111111111111112")
