@@ -203,13 +203,17 @@ def load_cvv_provider(path: str | None) -> CvvProvider | None:
 
 
 def build(
-    settings: Settings | None = None, *, clock: Clock | None = None, pool_size: int = 5
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    pool_size: int = 5,
+    pre_ping: bool = True,
 ) -> Container:
     """The container; `pool_size`: pooled database connections (the webhook receiver's are
-    as many as the events it stores at once)."""
+    as many as the events it stores at once); `pre_ping`: see `make_engine`."""
     settings = settings or load_settings()
     register_secrets(settings)
-    engine = make_engine(settings.database_url, pool_size=pool_size)
+    engine = make_engine(settings.database_url, pool_size=pool_size, pre_ping=pre_ping)
     return Container(
         settings=settings,
         engine=engine,

@@ -41,7 +41,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     enqueue = BatchedEnqueue(send)
     # Its own container: a pool of RECEIVER_CONNECTIONS, one per event being stored.
     receiver = app_for(  # checks the credentials are set
-        build(pool_size=RECEIVER_CONNECTIONS), enqueue, enqueue_returns_at_once=True
+        build(pool_size=RECEIVER_CONNECTIONS, pre_ping=False), enqueue, enqueue_returns_at_once=True
     )
     click.echo(f"receiving Juspay webhooks on http://{host}:{port}/webhooks/juspay")
     try:

@@ -15,6 +15,9 @@ REDACTED = "[REDACTED]"
 _SEPARATORS = re.compile(r"[\s-]")
 # A run of 13-19 digits, single spaces or dashes allowed between them, not inside a longer run.
 _DIGIT_RUN = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+# Both patterns need three digits in a row (a card's may have single blanks or dashes between
+# them): texts without are returned at once.
+_THREE_DIGITS = re.compile(r"\d[ -]?\d[ -]?\d")
 # A CVV named in a text with its value: `'cvv': '123'`, `"CVC2": 123`, `card_cvv=999` (a JSON
 # or dict inside a string, a form): the name, a quote, `:` or `=`, a quote, 3-4 digits.
 _CVV_IN_TEXT = re.compile(
@@ -54,6 +57,9 @@ def scrub(text: str, *, luhn: bool = True) -> str:
     """`text` with every card number in it masked; shorter digit runs (amounts, epochs, phone
     numbers) untouched. `luhn=False` masks every 13-19 digit run: test cards often fail the
     Luhn check, and a stray long number in an error message is worth losing."""
+
+    if not _THREE_DIGITS.search(text):  # most texts: nothing either pattern could match
+        return text
 
     def replace(match: re.Match[str]) -> str:
         run = match.group(0)

@@ -10,8 +10,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool, QueuePool
 
 
-def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
-    """An engine tuned per backend: WAL and a busy timeout on SQLite, pre-ping on PostgreSQL."""
+def make_engine(
+    url: str, *, pool_size: int = 5, echo: bool = False, pre_ping: bool = True
+) -> Engine:
+    """An engine tuned per backend: WAL and a busy timeout on SQLite, pre-ping on PostgreSQL
+    (`pre_ping=False` saves a round trip per checkout where a failed statement costs little:
+    the webhook receiver answers 503, Juspay delivers again, and the pool reconnects)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         # SQLite files are shared between processes (worker, CLI, receiver); WAL and
@@ -28,7 +32,7 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
     return create_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
     )
 
 

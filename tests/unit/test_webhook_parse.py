@@ -227,6 +227,12 @@ def test_a_cvv_inside_a_text_is_dropped_too() -> None:
     }
 
 
+def test_a_card_number_with_a_blank_between_every_digit_is_masked() -> None:
+    # The quick "no three digits here" exit of scrub must not skip this spelling.
+    spaced = " ".join("4111111111111111")
+    assert redact({"note": f"card {spaced} end"}) == ({"note": "card XXXXXXXXXXXX1111 end"}, True)
+
+
 def test_the_luhn_check() -> None:
     assert looks_like_card_number("4111-1111-1111-1111")
     assert not looks_like_card_number("4111111111111112")
