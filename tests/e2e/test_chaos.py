@@ -8,14 +8,24 @@ stored state, an event applied twice or a stale one applied.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.e2e.chaos import ChaosPlan, Figures, postgres_bin, run_debit_chaos
-from tests.e2e.chaos_webhooks import run_fuzz, run_out_of_order
+from billing.store import migrate
+from tests.e2e.chaos import (
+    ChaosPlan,
+    Figures,
+    PrivatePostgres,
+    PrivateRedis,
+    postgres_bin,
+    run_debit_chaos,
+)
+from tests.e2e.chaos_webhooks import EC, Receiver, run_fuzz, run_out_of_order
+from tests.seed_samples import sample
 from tests.services import BROKER_URL, check_redis, scratch_postgres_database, service_missing
 
 # The CI sizes (1,000 debits, 1,000 events, 5,000 bodies; the outage run 300 debits so
@@ -33,6 +43,12 @@ def private_services() -> None:
             raise RuntimeError("redis-server is not installed")
     except RuntimeError as exc:
         service_missing("redis-server / PostgreSQL server binaries", exc)
+
+
+def post_event(receiver: Receiver, event_id: str) -> int:
+    body = sample("MANDATE_ACTIVATED")
+    body["id"] = event_id
+    return receiver.post(EC, json.dumps(body).encode())
 
 
 def report(figures: Figures) -> None:
@@ -74,3 +90,32 @@ def test_webhooks_out_of_order_repeated_and_stale(tmp_path: Path) -> None:
 def test_fuzz_the_running_receiver(tmp_path: Path) -> None:
     private_services()
     report(run_fuzz(5000, tmp_path))
+
+
+def test_the_receiver_answers_503_while_postgresql_restarts_then_stores_again(
+    tmp_path: Path,
+) -> None:
+    # `billing webhooks serve` skips the pool's pre-ping: a connection that died with the
+    # database must cost at most a 503 (Juspay delivers again), never a 500, and the receiver
+    # must store again once PostgreSQL is back, without a restart of its own.
+    private_services()
+    broker, postgres = PrivateRedis(tmp_path), PrivatePostgres()
+    try:
+        broker.start()
+        postgres.init()
+        migrate.upgrade(postgres.url)
+        receiver = Receiver(tmp_path, postgres.url, broker.url)
+        try:
+            assert post_event(receiver, "evt_before") == 200
+            postgres.stop()
+            assert post_event(receiver, "evt_down") == 503
+            postgres.start()
+            answers = [post_event(receiver, f"evt_after_{n}") for n in range(5)]
+        finally:
+            receiver.stop()
+    finally:
+        broker.kill()
+        postgres.destroy()
+    assert set(answers) <= {200, 503}, answers
+    assert answers[-1] == 200, answers
+    assert answers.count(503) <= 1, answers
