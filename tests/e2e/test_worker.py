@@ -77,16 +77,21 @@ def test_workers_killed_mid_run_lose_no_debit_and_charge_none_twice(
     cluster: Cluster, e2e_app: Container
 ) -> None:
     seed_due_debits(e2e_app, cluster.sandbox, COUNT)
-    cluster.sandbox.state.faults.add(  # slow the gateway so kills land mid-debit
-        Fault.from_spec({"kind": "latency", "endpoint": "txns", "seconds": 0.02, "times": 10_000})
+    cluster.sandbox.state.faults.add(  # slow the gateway so kills land mid-batch
+        Fault.from_spec({"kind": "latency", "endpoint": "txns", "seconds": 0.25, "times": 10_000})
     )
     cluster.start_beat()
     kills = 0
     for _ in range(4):
+        before = debit_states(e2e_app).get("CHARGED", 0)
         cluster.start_worker(concurrency=2)
-        time.sleep(1.5)
-        states = debit_states(e2e_app)
-        if states.get("CHARGED", 0) == COUNT:
+        # Killed as soon as this worker has settled something, whatever the machine's speed:
+        # its other batches are in flight then (a fixed sleep let a fast worker finish first).
+        deadline, charged = time.monotonic() + 30, before
+        while charged == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+            charged = debit_states(e2e_app).get("CHARGED", 0)
+        if charged == COUNT:
             break
         cluster.kill("worker")
         kills += 1
