@@ -24,15 +24,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from scratch import scratch_database  # bench/scratch.py
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
 
 from billing.bootstrap import build
 from billing.config import load_settings
@@ -126,20 +124,6 @@ def wait_port(port: int) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listening on {port}")
-
-
-@contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    name = f"bench_throughput_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass
@@ -394,7 +378,10 @@ def main() -> None:
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         sys.exit("redis-server is not installed")
-    with tempfile.TemporaryDirectory() as tmp_name, scratch_database(args.postgres_url) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp_name,
+        scratch_database(args.postgres_url, "bench_throughput") as url,
+    ):
         tmp = Path(tmp_name)
         migrate.upgrade(url)
         redis_port = free_port()

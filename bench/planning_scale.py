@@ -27,15 +27,14 @@ import argparse
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from scratch import scratch_database  # bench/scratch.py
 from sqlalchemy import Engine, String, case, cast, create_engine, insert, literal, select, text
-from sqlalchemy.engine import make_url
 
 from billing.bootstrap import build
 from billing.config import load_settings
@@ -58,20 +57,6 @@ TEMPLATE = {
     "payment_method_type": "CARD",
 }
 MANDATE_COLUMNS = [c.name for c in Mandate.__table__.columns if c.name != "id"]
-
-
-@contextmanager
-def scratch_postgres(admin_url: str) -> Iterator[str]:
-    name = f"bench_planning_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -254,7 +239,7 @@ def main() -> None:
     if not args.no_postgres:
         pg: dict[int, float] = {}
         for size in sizes:
-            with scratch_postgres(args.postgres_url) as url:
+            with scratch_database(args.postgres_url, "bench_planning") as url:
                 pg[size] = measure(url, size, args.due, args.repeat)
         report("PostgreSQL", pg)
     if args.sqlite:

@@ -31,7 +31,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,10 +38,11 @@ from pathlib import Path
 
 import redis
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from scratch import scratch_database  # bench/scratch.py  # noqa: E402
 
 from billing.store import migrate  # noqa: E402
 from tests.seed_samples import SAMPLES, sample  # noqa: E402
@@ -99,20 +99,6 @@ def cpu_of(pid: int) -> float:
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-@contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    name = f"bench_webhooks_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -281,7 +267,10 @@ def main() -> None:
         "--profile", type=Path, help="py-spy the product over the window: collapsed stacks here"
     )
     args = parser.parse_args()
-    with own_redis(args.broker_url) as broker_url, scratch_database(args.postgres_url) as url:
+    with (
+        own_redis(args.broker_url) as broker_url,
+        scratch_database(args.postgres_url, "bench_webhooks") as url,
+    ):
         args.broker_url = broker_url
         migrate.upgrade(url)
         engine = create_engine(url)
